@@ -1,0 +1,220 @@
+"""The ``histcalc`` command: a thin shell over scenes -> compute -> report.
+
+Every failure the user can cause ends in one line on stderr and a distinct exit code
+(see :mod:`histcalc.errors`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from histcalc import __version__
+from histcalc.aoi import AOI, load_geojson, parse_bbox
+from histcalc.bins import BinSpec
+from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
+from histcalc.histogram import DEFAULT_PERCENTILES
+from histcalc.plan import Overrides
+from histcalc.scenes import TERRASCOPE_STAC_API, Query, parse_date
+
+log = logging.getLogger("histcalc")
+
+SEED_BBOX = "4.91,51.16,5.24,51.27"
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises our UsageError (one line, exit 2) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def job_parser(prog: str = "histcalc") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Exact histogram of raster pixel values over a catalog query.")
+    add_job_options(p)
+    return p
+
+
+def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOPE_STAC_API) -> None:
+    sel = p.add_argument_group("selection")
+    sel.add_argument("--catalog", default=catalog_default,
+                     help="STAC API URL, static STAC catalog/collection JSON, or a directory of GeoTIFFs")
+    sel.add_argument("--collection", default="terrascope-s2-ndvi-v2", help="STAC collection id")
+    sel.add_argument("--start-date", "--start_date", dest="start_date", help="first day, YYYY-MM-DD (UTC)")
+    sel.add_argument("--end-date", "--end_date", dest="end_date", help="last day, YYYY-MM-DD (UTC, inclusive)")
+    sel.add_argument("--bbox", help="W,S,E,N in EPSG:4326 (default for the Terrascope API: " + SEED_BBOX + ")")
+    sel.add_argument("--aoi", metavar="GEOJSON", help="AOI polygon(s) from a GeoJSON file instead of --bbox")
+    sel.add_argument("--asset", default="NDVI", help="asset key of the raster to count (default NDVI)")
+    sel.add_argument("--href-mode", choices=("auto", "local", "remote"), default="auto",
+                     help="read alternate.local.href (mounted path) or the main href (default auto)")
+    val = p.add_argument_group("values and bins")
+    val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
+    val.add_argument("--bins", type=int, help="number of equal bins over --range (default 256 with --range)")
+    val.add_argument("--range", dest="value_range", metavar="LO,HI", help="range of the bins, physical units")
+    val.add_argument("--scale", type=float, help="override the scale (physical = DN * scale + offset)")
+    val.add_argument("--offset", type=float, help="override the offset")
+    val.add_argument("--nodata", type=float, help="override the nodata value")
+    val.add_argument("--percentiles", default=",".join(f"{q:g}" for q in DEFAULT_PERCENTILES),
+                     help="percentiles to report (default 2,25,50,75,98)")
+    run = p.add_argument_group("engine")
+    run.add_argument("--engine", choices=("spark", "local"), default="spark", help="default spark")
+    run.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
+    run.add_argument("--workers", type=int, help="processes for the local engine (default: all cores)")
+    run.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                     help="skip (report) unreadable files, or fail the job (default skip)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
+    out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV")
+    out.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    out.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    out.add_argument("--version", action="version", version=f"histcalc {__version__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``histcalc`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "demo":
+            return run_demo(args[1:])
+        ns = job_parser().parse_args(args)
+        configure_logging(ns.verbose - ns.quiet)
+        return run_job(ns)
+    except HistcalcError as exc:
+        print(f"histcalc: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("histcalc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of ours: still one line, with the type to report it by
+        log.debug("internal error", exc_info=True)
+        print(f"histcalc: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def run_demo(args: Sequence[str]) -> int:
+    """``histcalc demo``: make the demo dataset if needed, then run the seed's query on it."""
+    from histcalc import demo
+
+    p = _Parser(prog="histcalc demo", description="Generate the synthetic Terrascope-like dataset and "
+                "run the seed's query (May 1 - June 10 2024, bbox " + SEED_BBOX + ") on it.")
+    p.add_argument("--dir", default="demo-data", help="dataset folder (default ./demo-data)")
+    p.add_argument("--size", type=int, default=demo.DEFAULT_SIZE,
+                   help=f"pixels per tile side (default {demo.DEFAULT_SIZE}; {demo.FULL_SIZE} for full tiles)")
+    p.add_argument("--generate-only", action="store_true", help="write the dataset, do not run the job")
+    add_job_options(p, catalog_default="")
+    ns = p.parse_args(args)
+    configure_logging(ns.verbose - ns.quiet)
+    if not 16 <= ns.size <= demo.FULL_SIZE:
+        raise UsageError(f"--size must lie in 16..{demo.FULL_SIZE}, got {ns.size}")
+    catalog = demo.ensure(ns.dir, ns.size)
+    if ns.generate_only:
+        print(f"demo catalog: {catalog}")
+        return 0
+    ns.catalog = ns.catalog or str(catalog)
+    ns.start_date = ns.start_date or "2024-05-01"
+    ns.end_date = ns.end_date or "2024-06-10"
+    ns.bbox = ns.bbox or (None if ns.aoi else SEED_BBOX)
+    return run_job(ns)
+
+
+def run_job(ns: argparse.Namespace) -> int:
+    """Validate the flags once, then select, compute and report."""
+    from histcalc.compute import compute_histogram
+    from histcalc.report import result_document, summary, write_csv, write_json
+    from histcalc.scenes import find_scenes
+
+    query, aoi = query_from_args(ns)
+    bins = bins_from_args(ns)
+    percentiles = parse_numbers(ns.percentiles, "--percentiles")
+    overrides = Overrides(band=ns.band, scale=ns.scale, offset=ns.offset, nodata=ns.nodata)
+    if ns.band < 1:
+        raise UsageError(f"--band must be 1 or more, got {ns.band}")
+    if ns.workers is not None and ns.workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+    _check_writable(ns.output, ns.csv)
+    scenes = find_scenes(query)
+    result = compute_histogram(
+        scenes, bins, aoi, engine=ns.engine, master=ns.master, workers=ns.workers,
+        on_error=ns.on_error, overrides=overrides, progress=_progress_bar(),
+    )
+    doc = result_document(result, {**query.to_dict(), "aoi": ns.aoi}, percentiles)
+    if ns.output:
+        write_json(doc, ns.output)
+    if ns.csv:
+        write_csv(result.histogram, ns.csv)
+    print(summary(result, percentiles))
+    if result.files_failed:
+        raise TooManyFailures(f"{len(result.files_failed)} of {result.files_total} file(s) failed (listed above)")
+    return 0
+
+
+def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
+    start = parse_date(ns.start_date, "start-date") if ns.start_date else None
+    end = parse_date(ns.end_date, "end-date") if ns.end_date else None
+    if ns.aoi and ns.bbox:
+        raise UsageError("give either --bbox or --aoi, not both")
+    bbox_text = ns.bbox or (SEED_BBOX if ns.catalog == TERRASCOPE_STAC_API and not ns.aoi else None)
+    aoi = load_geojson(ns.aoi) if ns.aoi else (AOI.from_bbox(parse_bbox(bbox_text)) if bbox_text else None)
+    bbox = aoi.lonlat_bbox() if aoi else None
+    catalog = ns.catalog
+    if "://" not in catalog and not Path(catalog).exists():
+        raise UsageError(f"--catalog {catalog} does not exist")
+    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode)
+    return query, aoi
+
+
+def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
+    if ns.bins is not None and ns.bins <= 0:
+        raise InvalidBins(f"--bins must be a positive integer, got {ns.bins}")
+    if ns.value_range is None:
+        if ns.bins is not None:
+            raise InvalidBins("--bins needs --range LO,HI (without both, one bin per digital number)")
+        return None
+    lo_hi = parse_numbers(ns.value_range, "--range")
+    if len(lo_hi) != 2:
+        raise InvalidBins(f"--range needs two numbers LO,HI, got {ns.value_range!r}")
+    return BinSpec.uniform(ns.bins or 256, lo_hi[0], lo_hi[1])
+
+
+def parse_numbers(text: str, flag: str) -> list[float]:
+    try:
+        return [float(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError as exc:
+        raise UsageError(f"{flag} needs comma-separated numbers, got {text!r}") from exc
+
+
+def configure_logging(level: int) -> None:
+    chosen = logging.INFO if level == 0 else (logging.DEBUG if level > 0 else logging.WARNING)
+    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("py4j", "pyspark", "rasterio", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
+
+
+def _check_writable(*paths: str | None) -> None:
+    import os
+
+    for path in paths:
+        if path is None:
+            continue
+        folder = Path(path).resolve().parent
+        while not folder.exists():
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"cannot write {path}: {folder} is not writable")
+
+
+def _progress_bar() -> object:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = round(30 * done / total)
+        end = "\n" if done == total else ""
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} tasks", end=end, file=sys.stderr, flush=True)
+
+    return show

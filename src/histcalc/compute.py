@@ -1,0 +1,64 @@
+"""The job, as a function: scenes in, one exact histogram and a file account out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from histcalc import gdalenv
+from histcalc.aoi import AOI
+from histcalc.bins import BinSpec
+from histcalc.engines import ENGINES, Progress
+from histcalc.errors import UsageError
+from histcalc.plan import OnError, Overrides, default_bins, plan_tasks
+from histcalc.result import JobResult
+from histcalc.scenes import Scene
+
+log = logging.getLogger(__name__)
+
+
+def compute_histogram(
+    scenes: Sequence[Scene],
+    bins: BinSpec | None = None,
+    aoi: AOI | None = None,
+    *,
+    engine: str = "spark",
+    master: str | None = None,
+    spark: Any = None,
+    workers: int | None = None,
+    on_error: OnError = "skip",
+    overrides: Overrides = Overrides(),
+    gdal: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> JobResult:
+    """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
+
+    ``bins`` None: one bin per digital number of the (integer) data. ``engine`` "spark" uses
+    ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    settings = dict(gdalenv.capture() if gdal is None else gdal)
+    hrefs = list(dict.fromkeys(s.href for s in scenes))
+    started = time.perf_counter()
+    if engine == "local":
+        from histcalc.engines import local
+
+        chosen = bins or default_bins(scenes, overrides, settings)
+        tasks = plan_tasks(scenes, aoi, workers or local.default_workers(), overrides)
+        partial = local.run(tasks, chosen, settings, on_error, workers, progress)
+    else:
+        from histcalc.engines import spark as spark_engine
+
+        session = spark or spark_engine.session(master)
+        chosen = bins or default_bins(scenes, overrides, settings)
+        tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides)
+        partial = spark_engine.run(tasks, chosen, settings, on_error, session)
+    result = partial.finish(hrefs, engine, time.perf_counter() - started)
+    log.info(
+        "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
+        engine, len(result.files_ok), result.files_total, result.histogram.count, result.elapsed_s,
+    )
+    return result

@@ -1,0 +1,255 @@
+"""Raster reading: the only module that calls ``rasterio.open``.
+
+A task reads one file (or one slice of its rows) in bands of whole block rows, clipped to the
+AOI window, so memory stays bounded by one band whatever the tile size. Integer data is counted
+by digital number first (a bincount) and mapped to the shared bins once per task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from histcalc.aoi import AOI, BBox
+from histcalc.bins import BinSpec, dn_limits
+from histcalc.errors import RasterReadError
+from histcalc.histogram import Histogram
+
+# Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
+_BAND_PIXELS = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """Header facts of one band, read without touching pixel data."""
+
+    dtype: str
+    nodata: float | None
+    scale: float
+    offset: float
+    crs: str
+    width: int
+    height: int
+    lonlat_bounds: BBox
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """What to read from a file: band, value overrides, AOI and the part of its rows."""
+
+    band: int = 1
+    scale: float | None = None
+    offset: float | None = None
+    nodata: float | None = None
+    aoi: AOI | None = None
+    part: int = 0
+    parts: int = 1
+
+
+@contextmanager
+def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """``rasterio.open`` under the captured GDAL settings, with failures as RasterReadError."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    with rasterio.Env(**dict(gdal or {})):
+        try:
+            src = rasterio.open(href)
+        except (RasterioError, OSError) as exc:
+            raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
+        with src:
+            yield src
+
+
+def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> RasterInfo:
+    """Header facts of ``href`` (dtype, nodata, scale/offset, CRS, size, lon/lat bounds)."""
+    from rasterio.warp import transform_bounds
+
+    with opened(href, gdal) as src:
+        _check_band(src, band, href)
+        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21) if src.crs else src.bounds
+        return RasterInfo(
+            dtype=src.dtypes[band - 1],
+            nodata=src.nodata,
+            scale=float(src.scales[band - 1]),
+            offset=float(src.offsets[band - 1]),
+            crs=src.crs.to_string() if src.crs else "",
+            width=src.width,
+            height=src.height,
+            lonlat_bounds=tuple(float(b) for b in bounds),  # type: ignore[arg-type]
+        )
+
+
+def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
+    """Histogram of the valid pixels of ``href`` inside the AOI, for one part of its rows."""
+    try:
+        with opened(href, gdal) as src:
+            _check_band(src, spec.band, href)
+            return _count(src, bins, spec)
+    except RasterReadError:
+        raise
+    except Exception as exc:  # GDAL read errors surface as many types; name the file
+        raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
+
+
+def _count(src: Any, bins: BinSpec, spec: ReadSpec) -> Histogram:
+    scale = float(src.scales[spec.band - 1]) if spec.scale is None else spec.scale
+    offset = float(src.offsets[spec.band - 1]) if spec.offset is None else spec.offset
+    nodata = src.nodata if spec.nodata is None else spec.nodata
+    counter = _Counter.for_dtype(src.dtypes[spec.band - 1], bins, scale, offset, nodata)
+    geometry = _aoi_in_raster(src, spec.aoi)
+    if spec.aoi is not None and geometry is None:
+        return counter.result()
+    for window in _bands(src, geometry, spec.part, spec.parts):
+        data = src.read(spec.band, window=window)
+        valid = _valid_mask(src, spec.band, window)
+        inside = None if geometry is None else _inside(geometry, src.window_transform(window), data.shape)
+        counter.add(data, inside, valid)
+    return counter.result()
+
+
+class _Counter:
+    """Accumulates one task's counts: by digital number for integers, by bin for floats."""
+
+    def __init__(self, bins: BinSpec, scale: float, offset: float, nodata: float | None, dtype: str) -> None:
+        self.bins, self.scale, self.offset, self.nodata = bins, scale, offset, nodata
+        self.integer = np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize <= 2
+        self.lo = dn_limits(dtype)[0] if self.integer else 0
+        size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
+        self.dn_counts = np.zeros(size, dtype=np.int64)
+        self.total = Histogram.empty(bins)
+        self.nodata_pixels = 0
+
+    @classmethod
+    def for_dtype(cls, dtype: str, bins: BinSpec, scale: float, offset: float, nodata: float | None) -> _Counter:
+        return cls(bins, scale, offset, nodata, dtype)
+
+    def add(
+        self, data: npt.NDArray[Any], inside: npt.NDArray[np.bool_] | None, valid: npt.NDArray[np.bool_] | None
+    ) -> None:
+        """Count ``data`` where it is ``inside`` the AOI; pixels there but not ``valid`` are nodata."""
+        keep = inside if valid is None else (valid if inside is None else inside & valid)
+        if valid is not None:
+            self.nodata_pixels += int((~valid).sum() if inside is None else (inside & ~valid).sum())
+        values = (data if keep is None else data[keep]).ravel()
+        if self.integer:
+            dns = values if self.lo == 0 else values.astype(np.int32) - self.lo
+            self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
+            return
+        physical = self._physical(values)
+        finite = ~np.isnan(physical)
+        if self.nodata is not None and not math.isnan(self.nodata):
+            finite &= values != self.nodata
+        self.nodata_pixels += int(finite.size - finite.sum())
+        self.total = self.total + Histogram.of_values(physical[finite], self.bins)
+
+    def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        values = raw.astype(np.float64)
+        if self.scale != 1.0 or self.offset != 0.0:
+            values = values * self.scale + self.offset
+        return values
+
+    def result(self) -> Histogram:
+        if not self.integer:
+            return self._with_nodata(self.total)
+        dn_counts = self.dn_counts.copy()
+        if self.nodata is not None and _is_dn(self.nodata, self.lo, dn_counts.size):
+            slot = int(self.nodata) - self.lo
+            self.nodata_pixels += int(dn_counts[slot])
+            dn_counts[slot] = 0
+        seen = np.flatnonzero(dn_counts)
+        values = self._physical(seen + self.lo)
+        return self._with_nodata(Histogram.of_weighted(values, dn_counts[seen], self.bins))
+
+    def _with_nodata(self, h: Histogram) -> Histogram:
+        return Histogram(h.bins, h.counts, h.below, h.above, h.nodata + self.nodata_pixels, h.masked,
+                         h.moments, h.vmin, h.vmax)
+
+
+def _is_dn(value: float, lo: int, size: int) -> bool:
+    return float(value).is_integer() and lo <= value < lo + size
+
+
+def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.bool_] | None:
+    """Pixels not masked by an internal mask or alpha band; nodata values are handled by the counter."""
+    from rasterio.enums import MaskFlags
+
+    flags = src.mask_flag_enums[band - 1]
+    if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+        mask: npt.NDArray[np.bool_] = src.read_masks(band, window=window) != 0
+        return mask
+    return None
+
+
+def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
+    """The AOI in the raster's CRS, or None when there is no AOI or it misses the raster."""
+    if aoi is None:
+        return None
+    from rasterio.features import bounds as geometry_bounds
+
+    geometry = aoi.in_crs(src.crs) if src.crs else aoi.geometry
+    left, bottom, right, top = geometry_bounds(geometry)
+    b = src.bounds
+    if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:
+        return None
+    return geometry
+
+
+def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> list[Any]:
+    """Read windows of whole block rows over the AOI's window; this task's share of them."""
+    from rasterio.windows import Window, from_bounds
+
+    full = Window(0, 0, src.width, src.height)
+    if geometry is not None:
+        from rasterio.features import bounds as geometry_bounds
+
+        aoi_window = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+        aoi_window = aoi_window.round_offsets(op="floor").round_lengths(op="ceil")
+        full = _intersect(full, aoi_window)
+        if full is None:
+            return []
+    block_h = src.block_shapes[0][0]
+    rows_per_band = max(block_h, (_BAND_PIXELS // max(full.width, 1)) // block_h * block_h)
+    first = (full.row_off // block_h) * block_h
+    starts = range(first, full.row_off + full.height, rows_per_band)
+    windows = []
+    for start in starts:
+        top = max(start, full.row_off)
+        bottom = min(start + rows_per_band, full.row_off + full.height)
+        windows.append(Window(full.col_off, top, full.width, bottom - top))
+    return windows[part::parts]
+
+
+def _intersect(a: Any, b: Any) -> Any:
+    from rasterio.windows import Window
+
+    col0, row0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
+    col1 = min(a.col_off + a.width, b.col_off + b.width)
+    row1 = min(a.row_off + a.height, b.row_off + b.height)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(int(col0), int(row0), int(col1 - col0), int(row1 - row0))
+
+
+def _inside(geometry: dict[str, Any], transform: Any, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    """Pixels whose centre lies inside ``geometry`` (GDAL's default rasterisation rule)."""
+    from rasterio.features import geometry_mask
+
+    mask: npt.NDArray[np.bool_] = geometry_mask([geometry], out_shape=shape, transform=transform, invert=True)
+    return mask
+
+
+def _check_band(src: Any, band: int, href: str) -> None:
+    if not 1 <= band <= src.count:
+        raise RasterReadError(f"{href}: has {src.count} band(s), band {band} was asked for")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,119 @@
+"""Reporting: the human summary, and the JSON / CSV result files (written atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from histcalc import __version__
+from histcalc.errors import OutputError
+from histcalc.histogram import DEFAULT_PERCENTILES, Histogram
+from histcalc.result import JobResult
+
+_CHART_ROWS = 16
+_CHART_WIDTH = 40
+
+
+def result_document(
+    result: JobResult, query: dict[str, Any], percentiles: Sequence[float] = DEFAULT_PERCENTILES
+) -> dict[str, Any]:
+    """The JSON result: histogram, tallies, statistics, file account and the query."""
+    h = result.histogram
+    doc = {
+        "histcalc_version": __version__,
+        **h.to_dict(),
+        "pixels": h.pixels,
+        "files": result.files_dict(),
+        "stats": h.stats(percentiles),
+        "engine": result.engine,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "query": query,
+    }
+    return _finite(doc)
+
+
+def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> str:
+    """A few lines a person reads: files, pixel account, statistics and a coarse chart."""
+    h = result.histogram
+    st = h.stats(percentiles)
+    lines = [
+        f"histcalc: histogram of {result.files_total} file(s): {len(result.files_ok)} ok, "
+        f"{len(result.files_failed)} failed ({result.engine} engine, {result.elapsed_s:.1f} s)",
+        f"pixels: {h.count:,} counted, {h.below:,} below and {h.above:,} above the range, "
+        f"{h.nodata:,} nodata, {h.masked:,} masked",
+    ]
+    if h.count:
+        pct = "  ".join(f"{k} {v:.4g}" for k, v in st["percentiles"].items())
+        lines.append(
+            f"stats: mean {st['mean']:.4g}  std {st['std']:.4g}  min {st['min']:.4g}  max {st['max']:.4g}  {pct}"
+        )
+    edges = h.bins.array
+    lines.append(f"bins: {h.bins.count} from {edges[0]:.6g} to {edges[-1]:.6g}")
+    lines.extend(_chart(h))
+    lines.extend(f"failed: {href}: {err}" for href, err in result.files_failed.items())
+    return "\n".join(lines)
+
+
+def _chart(h: Histogram) -> list[str]:
+    """The histogram regrouped into at most 16 rows of bars, skipping empty rows at both ends."""
+    if h.count == 0:
+        return ["(no pixels counted)"]
+    nz = np.flatnonzero(h.counts)
+    first, last = int(nz[0]), int(nz[-1]) + 1
+    groups = np.array_split(np.arange(first, last), min(_CHART_ROWS, last - first))
+    sums = [int(h.counts[g].sum()) for g in groups]
+    peak = max(sums)
+    edges = h.bins.array
+    rows = []
+    for g, n in zip(groups, sums, strict=True):
+        bar = "#" * round(_CHART_WIDTH * n / peak)
+        rows.append(f"  [{edges[g[0]]:>9.4g}, {edges[g[-1] + 1]:>9.4g})  {n:>14,}  {bar}")
+    return rows
+
+
+def write_json(doc: dict[str, Any], path: str | Path) -> None:
+    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+
+
+def write_csv(h: Histogram, path: str | Path) -> None:
+    """Tidy CSV: one row per bin (bin_low, bin_high, count)."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["bin_low", "bin_high", "count"])
+    edges = h.bins.edges
+    for i, n in enumerate(h.counts.tolist()):
+        out.writerow([repr(edges[i]), repr(edges[i + 1]), n])
+    write_atomic(path, buf.getvalue())
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written result."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

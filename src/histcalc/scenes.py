@@ -1,0 +1,248 @@
+"""Scene selection: the only module that reads catalogs (STAC API, static STAC, directories).
+
+Whatever the source, the result is a list of small frozen :class:`Scene` records, sorted by
+date and id, that the planner turns into tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from histcalc.aoi import BBox
+from histcalc.errors import CatalogError, InvalidDate, NoScenesFound
+
+log = logging.getLogger(__name__)
+
+TERRASCOPE_STAC_API = "https://stac.terrascope.be/"
+HrefMode = Literal["auto", "local", "remote"]
+_LOCAL_KEYS = ("local", "MEP")  # Terrascope's alternate asset keys for the mounted path
+_DATE_TOKEN = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
+_TIFF_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to select: a catalog, a collection, inclusive UTC days and an optional lon/lat box."""
+
+    catalog: str = TERRASCOPE_STAC_API
+    collection: str | None = "terrascope-s2-ndvi-v2"
+    start: date | None = None
+    end: date | None = None
+    bbox: BBox | None = None
+    asset: str = "NDVI"
+    href_mode: HrefMode = "auto"
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.end < self.start:
+            raise InvalidDate(f"--end-date {self.end} is before --start-date {self.start}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "catalog": self.catalog,
+            "collection": self.collection,
+            "start_date": self.start.isoformat() if self.start else None,
+            "end_date": self.end.isoformat() if self.end else None,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "asset": self.asset,
+            "href_mode": self.href_mode,
+        }
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One raster file to count, with what the catalog says about its values."""
+
+    id: str
+    href: str
+    day: date | None = None
+    collection: str | None = None
+    bbox: BBox | None = None
+    scale: float | None = None
+    offset: float | None = None
+    nodata: float | None = None
+    dtype: str | None = None
+    extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+def parse_date(text: str, flag: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidDate(f"--{flag} must be a date YYYY-MM-DD, got {text!r}") from exc
+
+
+def find_scenes(query: Query) -> list[Scene]:
+    """Scenes matching ``query``; NoScenesFound when there are none."""
+    source = query.catalog
+    if _is_url(source) and not source.lower().endswith(".json"):
+        from histcalc.stac_api import search_items
+
+        if not (query.start and query.end):
+            raise InvalidDate("a STAC API search needs --start-date and --end-date")
+        items: Iterable[Any] = search_items(source, query.collection or "", query.start, query.end, query.bbox)
+        scenes = [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+    elif not _is_url(source) and Path(source).is_dir() and not (Path(source) / "catalog.json").exists():
+        scenes = _scenes_from_directory(Path(source), query)
+    else:
+        scenes = _scenes_from_static_catalog(source, query)
+    if not scenes:
+        raise NoScenesFound(f"no scenes match {_describe(query)}")
+    scenes.sort(key=lambda s: (s.day or date.min, s.id))
+    log.info("selected %d scene(s) from %s", len(scenes), source)
+    return scenes
+
+
+def _scenes_from_static_catalog(source: str, query: Query) -> list[Scene]:
+    import pystac
+
+    path = source
+    if not _is_url(source) and Path(source).is_dir():
+        path = str(Path(source) / "catalog.json")
+    if not _is_url(path) and not Path(path).exists():
+        raise CatalogError(f"catalog {source} does not exist")
+    try:
+        obj = pystac.read_file(path)
+    except Exception as exc:  # pystac raises many types for non-STAC JSON
+        raise CatalogError(f"{source} is not a readable STAC catalog: {_first_line(exc)}") from exc
+    items = _items_of(obj, source)
+    return [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+
+
+def _items_of(obj: Any, source: str) -> Iterable[Any]:
+    import pystac
+
+    if isinstance(obj, pystac.Item):
+        return [obj]
+    if isinstance(obj, pystac.ItemCollection):
+        return list(obj)
+    if isinstance(obj, pystac.Catalog):  # Collection is a Catalog
+        return list(obj.get_items(recursive=True))
+    raise CatalogError(f"{source} is a STAC {type(obj).__name__}, not a catalog, collection or item")
+
+
+def _scene_from_item(item: Any, query: Query) -> Scene | None:
+    """A Scene for a pystac Item when it matches the query's collection, days and bbox."""
+    if query.collection and item.collection_id and item.collection_id != query.collection:
+        return None
+    day = _item_day(item)
+    if not _day_matches(day, query) or not _bbox_matches(item.bbox, query.bbox):
+        return None
+    asset = item.assets.get(query.asset)
+    if asset is None:
+        log.warning("item %s has no asset %r; skipped", item.id, query.asset)
+        return None
+    band = _raster_band(asset)
+    extra = {k: _choose_href(a, query.href_mode) for k, a in item.assets.items() if k != query.asset}
+    return Scene(
+        id=item.id,
+        href=_choose_href(asset, query.href_mode),
+        day=day,
+        collection=item.collection_id,
+        bbox=tuple(item.bbox) if item.bbox else None,  # type: ignore[arg-type]
+        scale=_opt_float(band.get("scale")),
+        offset=_opt_float(band.get("offset")),
+        nodata=_opt_float(band.get("nodata")),
+        dtype=band.get("data_type"),
+        extra_hrefs=extra,
+    )
+
+
+def _choose_href(asset: Any, mode: HrefMode) -> str:
+    """The mounted path (``alternate.local.href`` or ``MEP``) or the main href, per ``mode``."""
+    alternates = asset.extra_fields.get("alternate") or {}
+    local = next((alternates[k]["href"] for k in _LOCAL_KEYS if isinstance(alternates.get(k), dict)), None)
+    remote: str = asset.get_absolute_href() or asset.href
+    if mode == "remote" or local is None:
+        if mode == "local":
+            raise CatalogError(f"asset {remote} has no alternate.local.href (--href-mode local)")
+        return remote
+    if mode == "local" or os.path.exists(local):
+        return str(local)
+    return remote
+
+
+def _raster_band(asset: Any) -> dict[str, Any]:
+    bands = asset.extra_fields.get("raster:bands") or []
+    return dict(bands[0]) if bands and isinstance(bands[0], dict) else {}
+
+
+def _item_day(item: Any) -> date | None:
+    when: datetime | None = item.datetime or item.common_metadata.start_datetime
+    if when is None:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.date()
+
+
+def _scenes_from_directory(root: Path, query: Query) -> list[Scene]:
+    from histcalc.raster import inspect
+
+    scenes = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix in _TIFF_SUFFIXES and p.is_file()):
+        day = _day_from_name(path.name)
+        if not _day_matches(day, query):
+            continue
+        bbox: BBox | None = None
+        if query.bbox is not None:
+            try:
+                bbox = inspect(str(path)).lonlat_bounds
+            except Exception as exc:  # unreadable: keep it, the task reports it by name
+                log.debug("cannot read header of %s: %s", path, exc)
+            if not _bbox_matches(bbox, query.bbox):
+                continue
+        scenes.append(Scene(id=path.stem, href=str(path), day=day, bbox=bbox))
+    return scenes
+
+
+def _day_from_name(name: str) -> date | None:
+    for match in _DATE_TOKEN.finditer(name):
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            continue
+    return None
+
+
+def _day_matches(day: date | None, query: Query) -> bool:
+    if day is None:
+        return query.start is None and query.end is None
+    return (query.start is None or day >= query.start) and (query.end is None or day <= query.end)
+
+
+def _bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
+    if wanted is None or bbox is None:
+        return True
+    w, s, e, n = (float(v) for v in list(bbox)[:4])
+    return not (e < wanted[0] or w > wanted[2] or n < wanted[1] or s > wanted[3])
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _is_url(text: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _describe(query: Query) -> str:
+    parts = [f"catalog {query.catalog}"]
+    if query.collection:
+        parts.append(f"collection {query.collection}")
+    if query.start or query.end:
+        parts.append(f"dates {query.start or '...'}..{query.end or '...'}")
+    if query.bbox:
+        parts.append("bbox " + ",".join(f"{v:g}" for v in query.bbox))
+    return ", ".join(parts)
