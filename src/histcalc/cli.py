@@ -190,9 +190,24 @@ def parse_numbers(text: str, flag: str) -> list[float]:
 
 def configure_logging(level: int) -> None:
     chosen = logging.INFO if level == 0 else (logging.DEBUG if level > 0 else logging.WARNING)
-    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("py4j", "pyspark", "rasterio", "urllib3"):
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=chosen, handlers=[handler], force=True)
+    for noisy in ("py4j", "pyspark", "rasterio"):
         logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if level > 1 else logging.ERROR)  # retries: we say it
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Logs to whatever ``sys.stderr`` is at the time of each record (it may be swapped)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
 
 
 def _check_writable(*paths: str | None) -> None:
@@ -204,6 +219,8 @@ def _check_writable(*paths: str | None) -> None:
         folder = Path(path).resolve().parent
         while not folder.exists():
             folder = folder.parent
+        if not folder.is_dir():
+            raise UsageError(f"cannot write {path}: {folder} is not a directory")
         if not os.access(folder, os.W_OK):
             raise UsageError(f"cannot write {path}: {folder} is not writable")
 

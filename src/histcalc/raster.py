@@ -209,9 +209,10 @@ def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> 
     if geometry is not None:
         from rasterio.features import bounds as geometry_bounds
 
-        aoi_window = from_bounds(*geometry_bounds(geometry), transform=src.transform)
-        aoi_window = aoi_window.round_offsets(op="floor").round_lengths(op="ceil")
-        full = _intersect(full, aoi_window)
+        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+        col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
+        col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
+        full = _intersect(full, Window(col0, row0, col1 - col0, row1 - row0))
         if full is None:
             return []
     block_h = src.block_shapes[0][0]
