@@ -48,9 +48,15 @@ def write_raster(
     """A GeoTIFF of one band; tiled with ``block`` px tiles, or striped when ``block`` is None."""
     height, width = data.shape
     profile: dict[str, Any] = {
-        "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": data.dtype.name,
-        "crs": crs, "transform": transform or Affine(100.0, 0, 600000.0, 0, -100.0, 5700000.0),
-        "nodata": nodata, "compress": "deflate",
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": data.dtype.name,
+        "crs": crs,
+        "transform": transform or Affine(100.0, 0, 600000.0, 0, -100.0, 5700000.0),
+        "nodata": nodata,
+        "compress": "deflate",
     }
     if block:
         profile.update(tiled=True, blockxsize=block, blockysize=block)

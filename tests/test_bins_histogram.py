@@ -64,7 +64,11 @@ def test_merge_is_addition_of_parts(a: np.ndarray, b: np.ndarray, c: np.ndarray)
     for merged in ((ha + hb) + hc, ha + (hb + hc), hc + hb + ha):
         np.testing.assert_array_equal(merged.counts, whole.counts)
         assert (merged.below, merged.above, merged.vmin, merged.vmax) == (
-            whole.below, whole.above, whole.vmin, whole.vmax)
+            whole.below,
+            whole.above,
+            whole.vmin,
+            whole.vmax,
+        )
         assert merged.moments.n == whole.moments.n
         assert merged.moments.mean == pytest.approx(whole.moments.mean, abs=1e-9)
         assert merged.moments.m2 == pytest.approx(whole.moments.m2, rel=1e-9, abs=1e-9)

@@ -45,12 +45,26 @@ def test_seed_call_without_network_is_one_clear_line(capsys: pytest.CaptureFixtu
     assert err.startswith("histcalc: error: STAC API https://stac.terrascope.be/") and err.count("\n") == 1
 
 
-def test_local_catalog_job_writes_json_and_csv(demo: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_catalog_job_writes_json_and_csv(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
-    code, out, _ = _run(capsys, "--catalog", str(demo), "--start-date", "2024-05-01", "--end-date",
-                        "2024-05-31", "--bbox", ",".join(map(str, SEED_BBOX)), "--engine", "local",
-                        "--output", str(out_json), "--csv", str(out_csv), "-q")
+    code, out, _ = _run(
+        capsys,
+        "--catalog",
+        str(demo),
+        "--start-date",
+        "2024-05-01",
+        "--end-date",
+        "2024-05-31",
+        "--bbox",
+        ",".join(map(str, SEED_BBOX)),
+        "--engine",
+        "local",
+        "--output",
+        str(out_json),
+        "--csv",
+        str(out_csv),
+        "-q",
+    )
     assert code == 0
     doc = json.loads(out_json.read_text())
     files = sorted(demo.parent.rglob("*NDVI_10M_V200.tif"))
@@ -60,8 +74,7 @@ def test_local_catalog_job_writes_json_and_csv(demo: Path, tmp_path: Path,
     assert (doc["below"], doc["above"], doc["nodata"]) == (ref["below"], ref["above"], ref["nodata"])
     assert doc["files"] == {"total": len(may), "ok": len(may), "failed": []}
     assert len(doc["edges"]) == 257 and doc["stats"]["count"] == int(ref["counts"].sum())
-    assert doc["stats"]["percentiles"]["p50"] == pytest.approx(
-        np.percentile(ref["values"], 50, method="inverted_cdf"))
+    assert doc["stats"]["percentiles"]["p50"] == pytest.approx(np.percentile(ref["values"], 50, method="inverted_cdf"))
     assert doc["query"]["start_date"] == "2024-05-01" and doc["query"]["bbox"] == list(SEED_BBOX)
     rows = list(csv.DictReader(out_csv.open()))
     assert [int(r["count"]) for r in rows] == doc["counts"]
@@ -107,8 +120,9 @@ def test_bad_input_is_one_line_and_a_usage_exit_code(
 
 
 def test_zero_matches_has_its_own_exit_code(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "--catalog", str(demo), "--start-date", "2023-01-01", "--end-date",
-                        "2023-01-31", "--engine", "local")
+    code, _, err = _run(
+        capsys, "--catalog", str(demo), "--start-date", "2023-01-01", "--end-date", "2023-01-31", "--engine", "local"
+    )
     assert code == 4 and "no scenes match" in err
 
 
@@ -118,16 +132,18 @@ def test_float_data_without_range_asks_for_one(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "--range" in err
 
 
-def test_unwritable_output_is_refused_before_any_work(demo: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_is_refused_before_any_work(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "a-file").write_text("")
     code, _, err = _run(capsys, "--catalog", str(demo), "--engine", "local", "-o", str(tmp_path / "a-file/r.json"))
     assert code == 2 and "cannot write" in err and "not a directory" in err
 
 
 def _module(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "histcalc", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "histcalc", *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def test_demo_command_end_to_end_local(tmp_path: Path) -> None:

@@ -56,8 +56,9 @@ def test_parts_add_up_to_the_whole_file(tmp_path: Path) -> None:
     ("dtype", "nodata", "scale", "offset"),
     [("uint16", 0, 0.0001, 0.0), ("int16", -32768, 0.5, 10.0), ("int16", None, 1.0, 0.0)],
 )
-def test_sixteen_bit_integers_one_bin_per_dn(tmp_path: Path, dtype: str, nodata: Any, scale: float,
-                                            offset: float) -> None:
+def test_sixteen_bit_integers_one_bin_per_dn(
+    tmp_path: Path, dtype: str, nodata: Any, scale: float, offset: float
+) -> None:
     info = np.iinfo(dtype)
     data = RNG.integers(info.min, info.max, (97, 131), dtype=dtype, endpoint=True)
     if nodata is not None:
@@ -106,12 +107,27 @@ def test_scale_and_offset_overrides(tmp_path: Path) -> None:
 def _mixed_dataset(root: Path) -> tuple[list[Path], tuple[float, float, float, float]]:
     """Three files in three CRSs, all cut by one lon/lat box near the UTM 31/32 border."""
     bbox = (5.90, 51.00, 6.15, 51.10)
-    a = _uint8(root / "utm31.tif", shape=(201, 203),
-               transform=Affine(60.0, 0, 700000.0, 0, -60.0, 5665000.0), crs="EPSG:32631", block=64)
-    b = _uint8(root / "utm32.tif", shape=(150, 333),
-               transform=Affine(50.0, 0, 280000.0, 0, -50.0, 5666000.0), crs="EPSG:32632", block=32)
-    c = _uint8(root / "wgs84.tif", shape=(120, 190),
-               transform=Affine(0.0021, 0, 5.87, 0, -0.0013, 51.13), crs="EPSG:4326", block=None)
+    a = _uint8(
+        root / "utm31.tif",
+        shape=(201, 203),
+        transform=Affine(60.0, 0, 700000.0, 0, -60.0, 5665000.0),
+        crs="EPSG:32631",
+        block=64,
+    )
+    b = _uint8(
+        root / "utm32.tif",
+        shape=(150, 333),
+        transform=Affine(50.0, 0, 280000.0, 0, -50.0, 5666000.0),
+        crs="EPSG:32632",
+        block=32,
+    )
+    c = _uint8(
+        root / "wgs84.tif",
+        shape=(120, 190),
+        transform=Affine(0.0021, 0, 5.87, 0, -0.0013, 51.13),
+        crs="EPSG:4326",
+        block=None,
+    )
     return [a, b, c], bbox
 
 
@@ -138,8 +154,9 @@ def test_aoi_that_misses_a_file_counts_nothing(tmp_path: Path) -> None:
 def test_engines_equal_brute_force_on_mixed_dataset(tmp_path: Path, engine: str, spark: Any) -> None:
     paths, bbox = _mixed_dataset(tmp_path)
     scenes = [_scene(p) for p in paths]
-    result = compute_histogram(scenes, None, AOI.from_bbox(bbox), engine=engine,
-                               spark=spark if engine == "spark" else None, workers=2)
+    result = compute_histogram(
+        scenes, None, AOI.from_bbox(bbox), engine=engine, spark=spark if engine == "spark" else None, workers=2
+    )
     assert result.files_total == 3 and not result.files_failed
     assert result.histogram.bins == uint8_bins()  # default: one bin per DN, physical units
     assert_matches(result, brute_force(paths, uint8_bins().array, bbox=bbox))
@@ -151,8 +168,9 @@ def test_engines_equal_brute_force_float_bins_no_aoi(tmp_path: Path, engine: str
     """Few files, many parts each: the row shares must add up to the whole files."""
     paths = [_uint8(tmp_path / f"t{i}.tif", shape=(333 + i, 101), block=32) for i in range(2)]
     bins = BinSpec.uniform(37, 0.1, 0.8)
-    result = compute_histogram([_scene(p) for p in paths], bins, engine=engine,
-                               spark=spark if engine == "spark" else None, workers=2)
+    result = compute_histogram(
+        [_scene(p) for p in paths], bins, engine=engine, spark=spark if engine == "spark" else None, workers=2
+    )
     assert_matches(result, brute_force(paths, bins.array))
     assert result.histogram.pixels == sum(333 + i for i in range(2)) * 101
 
@@ -168,5 +186,6 @@ def test_overrides_and_catalog_scale_agree_across_engines(tmp_path: Path, spark:
     np.testing.assert_array_equal(local.histogram.counts, ref["counts"])
     np.testing.assert_array_equal(on_spark.histogram.counts, ref["counts"])
     forced = compute_histogram([scene], bins, engine="local", workers=1, overrides=Overrides(scale=0.02))
-    np.testing.assert_array_equal(forced.histogram.counts, brute_force([path], bins.array, scale=0.02,
-                                                                       offset=0.0)["counts"])
+    np.testing.assert_array_equal(
+        forced.histogram.counts, brute_force([path], bins.array, scale=0.02, offset=0.0)["counts"]
+    )

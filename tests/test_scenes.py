@@ -27,7 +27,9 @@ def _q(catalog: Path | str, **kw: object) -> Query:
 def test_demo_catalog_lists_every_date_with_local_hrefs(demo_catalog: Path) -> None:
     scenes = find_scenes(_q(demo_catalog))
     assert [s.day for s in scenes] == [date(2024, 5, 1 + 5 * i) for i in range(7)] + [
-        date(2024, 6, 5), date(2024, 6, 10)]
+        date(2024, 6, 5),
+        date(2024, 6, 10),
+    ]
     assert all(Path(s.href).is_absolute() and Path(s.href).exists() for s in scenes)
     assert all("/data/MTDA/TERRASCOPE_Sentinel2/NDVI_V2/2024/" in s.href for s in scenes)
     first = scenes[0]

@@ -20,8 +20,8 @@ from histcalc.scenes import Query, Scene, find_scenes
 __all__ = [
     "AOI",
     "BinSpec",
-    "Histogram",
     "HistcalcError",
+    "Histogram",
     "JobResult",
     "Moments",
     "Overrides",

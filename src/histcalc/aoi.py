@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ class AOI:
         from rasterio.warp import transform_bounds
 
         xs, ys = _coords(self.geometry)
-        return tuple(transform_bounds(self.crs, WGS84, min(xs), min(ys), max(xs), max(ys)))  # type: ignore[return-value]
+        return tuple(transform_bounds(self.crs, WGS84, min(xs), min(ys), max(xs), max(ys)))
 
     def in_crs(self, crs: Any) -> dict[str, Any]:
         """The AOI geometry transformed to ``crs`` (vertices already densified)."""
@@ -110,7 +111,7 @@ def _densified_ring(w: float, s: float, e: float, n: float) -> list[list[float]]
 
 def _densify(ring: list[list[float]]) -> list[list[float]]:
     out: list[list[float]] = []
-    for (x0, y0), (x1, y1) in zip(ring[:-1], ring[1:], strict=True):
+    for (x0, y0), (x1, y1) in pairwise(ring):
         t = np.linspace(0.0, 1.0, 16, endpoint=False)
         out.extend([[x0 + (x1 - x0) * f, y0 + (y1 - y0) * f] for f in t])
     out.append(list(ring[-1][:2]))
@@ -134,9 +135,9 @@ def _declared_crs(data: dict[str, Any]) -> str:
 
 
 def _coords(geometry: dict[str, Any]) -> tuple[list[float], list[float]]:
-    flat = np.asarray(
-        [pt for poly in _rings(geometry) for ring in poly for pt in ring], dtype=np.float64
-    ).reshape(-1, 2)
+    flat = np.asarray([pt for poly in _rings(geometry) for ring in poly for pt in ring], dtype=np.float64).reshape(
+        -1, 2
+    )
     return flat[:, 0].tolist(), flat[:, 1].tolist()
 
 

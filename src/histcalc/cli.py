@@ -15,6 +15,7 @@ from pathlib import Path
 from histcalc import __version__
 from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.bins import BinSpec
+from histcalc.engines import Progress
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
 from histcalc.plan import Overrides
@@ -42,16 +43,23 @@ def job_parser(prog: str = "histcalc") -> argparse.ArgumentParser:
 
 def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOPE_STAC_API) -> None:
     sel = p.add_argument_group("selection")
-    sel.add_argument("--catalog", default=catalog_default,
-                     help="STAC API URL, static STAC catalog/collection JSON, or a directory of GeoTIFFs")
+    sel.add_argument(
+        "--catalog",
+        default=catalog_default,
+        help="STAC API URL, static STAC catalog/collection JSON, or a directory of GeoTIFFs",
+    )
     sel.add_argument("--collection", default="terrascope-s2-ndvi-v2", help="STAC collection id")
     sel.add_argument("--start-date", "--start_date", dest="start_date", help="first day, YYYY-MM-DD (UTC)")
     sel.add_argument("--end-date", "--end_date", dest="end_date", help="last day, YYYY-MM-DD (UTC, inclusive)")
     sel.add_argument("--bbox", help="W,S,E,N in EPSG:4326 (default for the Terrascope API: " + SEED_BBOX + ")")
     sel.add_argument("--aoi", metavar="GEOJSON", help="AOI polygon(s) from a GeoJSON file instead of --bbox")
     sel.add_argument("--asset", default="NDVI", help="asset key of the raster to count (default NDVI)")
-    sel.add_argument("--href-mode", choices=("auto", "local", "remote"), default="auto",
-                     help="read alternate.local.href (mounted path) or the main href (default auto)")
+    sel.add_argument(
+        "--href-mode",
+        choices=("auto", "local", "remote"),
+        default="auto",
+        help="read alternate.local.href (mounted path) or the main href (default auto)",
+    )
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
     val.add_argument("--bins", type=int, help="number of equal bins over --range (default 256 with --range)")
@@ -59,14 +67,21 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     val.add_argument("--scale", type=float, help="override the scale (physical = DN * scale + offset)")
     val.add_argument("--offset", type=float, help="override the offset")
     val.add_argument("--nodata", type=float, help="override the nodata value")
-    val.add_argument("--percentiles", default=",".join(f"{q:g}" for q in DEFAULT_PERCENTILES),
-                     help="percentiles to report (default 2,25,50,75,98)")
+    val.add_argument(
+        "--percentiles",
+        default=",".join(f"{q:g}" for q in DEFAULT_PERCENTILES),
+        help="percentiles to report (default 2,25,50,75,98)",
+    )
     run = p.add_argument_group("engine")
     run.add_argument("--engine", choices=("spark", "local"), default="spark", help="default spark")
     run.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     run.add_argument("--workers", type=int, help="processes for the local engine (default: all cores)")
-    run.add_argument("--on-error", choices=("skip", "fail"), default="skip",
-                     help="skip (report) unreadable files, or fail the job (default skip)")
+    run.add_argument(
+        "--on-error",
+        choices=("skip", "fail"),
+        default="skip",
+        help="skip (report) unreadable files, or fail the job (default skip)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
     out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV")
@@ -100,11 +115,18 @@ def run_demo(args: Sequence[str]) -> int:
     """``histcalc demo``: make the demo dataset if needed, then run the seed's query on it."""
     from histcalc import demo
 
-    p = _Parser(prog="histcalc demo", description="Generate the synthetic Terrascope-like dataset and "
-                "run the seed's query (May 1 - June 10 2024, bbox " + SEED_BBOX + ") on it.")
+    p = _Parser(
+        prog="histcalc demo",
+        description="Generate the synthetic Terrascope-like dataset and "
+        "run the seed's query (May 1 - June 10 2024, bbox " + SEED_BBOX + ") on it.",
+    )
     p.add_argument("--dir", default="demo-data", help="dataset folder (default ./demo-data)")
-    p.add_argument("--size", type=int, default=demo.DEFAULT_SIZE,
-                   help=f"pixels per tile side (default {demo.DEFAULT_SIZE}; {demo.FULL_SIZE} for full tiles)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=demo.DEFAULT_SIZE,
+        help=f"pixels per tile side (default {demo.DEFAULT_SIZE}; {demo.FULL_SIZE} for full tiles)",
+    )
     p.add_argument("--generate-only", action="store_true", help="write the dataset, do not run the job")
     add_job_options(p, catalog_default="")
     ns = p.parse_args(args)
@@ -139,8 +161,15 @@ def run_job(ns: argparse.Namespace) -> int:
     _check_writable(ns.output, ns.csv)
     scenes = find_scenes(query)
     result = compute_histogram(
-        scenes, bins, aoi, engine=ns.engine, master=ns.master, workers=ns.workers,
-        on_error=ns.on_error, overrides=overrides, progress=_progress_bar(),
+        scenes,
+        bins,
+        aoi,
+        engine=ns.engine,
+        master=ns.master,
+        workers=ns.workers,
+        on_error=ns.on_error,
+        overrides=overrides,
+        progress=_progress_bar(),
     )
     doc = result_document(result, {**query.to_dict(), "aoi": ns.aoi}, percentiles)
     if ns.output:
@@ -201,7 +230,7 @@ def configure_logging(level: int) -> None:
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Logs to whatever ``sys.stderr`` is at the time of each record (it may be swapped)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> object:
         return sys.stderr
 
@@ -225,7 +254,7 @@ def _check_writable(*paths: str | None) -> None:
             raise UsageError(f"cannot write {path}: {folder} is not writable")
 
 
-def _progress_bar() -> object:
+def _progress_bar() -> Progress | None:
     if not sys.stderr.isatty():
         return None
 

@@ -59,6 +59,10 @@ def compute_histogram(
     result = partial.finish(hrefs, engine, time.perf_counter() - started)
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
-        engine, len(result.files_ok), result.files_total, result.histogram.count, result.elapsed_s,
+        engine,
+        len(result.files_ok),
+        result.files_total,
+        result.histogram.count,
+        result.elapsed_s,
     )
     return result

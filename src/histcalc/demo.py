@@ -108,23 +108,31 @@ def _blobs(rng: np.random.Generator, x: Any, y: Any, count: int, radius: float) 
     return out
 
 
-def _write_cog(path: Path, data: npt.NDArray[np.uint8], res: float, nodata: int,
-               scale: float = 1.0, offset: float = 0.0) -> None:
+def _write_cog(
+    path: Path, data: npt.NDArray[np.uint8], res: float, nodata: int, scale: float = 1.0, offset: float = 0.0
+) -> None:
     import rasterio.shutil
     from rasterio.io import MemoryFile
     from rasterio.transform import from_origin
 
     profile = {
-        "driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1, "dtype": "uint8",
-        "crs": f"EPSG:{EPSG}", "transform": from_origin(*ORIGIN, res, res), "nodata": nodata,
+        "driver": "GTiff",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": "uint8",
+        "crs": f"EPSG:{EPSG}",
+        "transform": from_origin(*ORIGIN, res, res),
+        "nodata": nodata,
     }
     with MemoryFile() as mem:
         with mem.open(**profile) as tmp:
             tmp.write(data, 1)
             tmp.scales, tmp.offsets = (scale,), (offset,)
         with mem.open() as tmp:
-            rasterio.shutil.copy(tmp, path, driver="COG", compress="DEFLATE", blocksize=512,
-                                 overview_resampling="nearest")
+            rasterio.shutil.copy(
+                tmp, path, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest"
+            )
 
 
 def _item(root: Path, scene: DemoScene, ndvi: Path, scl: Path, size: int) -> dict[str, Any]:
@@ -168,8 +176,9 @@ def _item(root: Path, scene: DemoScene, ndvi: Path, scl: Path, size: int) -> dic
         },
         "assets": {
             "NDVI": asset(ndvi, "NDVI", band),
-            "SCENECLASSIFICATION": asset(scl, "Scene classification (SCL, 20 m)",
-                                         {"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}),
+            "SCENECLASSIFICATION": asset(
+                scl, "Scene classification (SCL, 20 m)", {"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}
+            ),
         },
         "links": [
             {"rel": "collection", "href": "../../collection.json", "type": "application/json"},
@@ -192,7 +201,9 @@ def _write_catalog(root: Path, items: list[dict[str, Any]]) -> Path:
         (folder / f"{item['id']}.json").write_text(json.dumps(item, indent=1))
     ws, ss, es, ns = zip(*(i["bbox"] for i in items), strict=True)
     collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": COLLECTION,
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": COLLECTION,
         "description": "Synthetic Terrascope Sentinel-2 NDVI V2 (histcalc demo data)",
         "license": "CC-BY-4.0",
         "extent": {
@@ -202,12 +213,16 @@ def _write_catalog(root: Path, items: list[dict[str, Any]]) -> Path:
         "links": [
             {"rel": "root", "href": "./catalog.json", "type": "application/json"},
             {"rel": "parent", "href": "./catalog.json", "type": "application/json"},
-            *({"rel": "item", "href": f"./items/{i['id']}/{i['id']}.json", "type": "application/geo+json"}
-              for i in items),
+            *(
+                {"rel": "item", "href": f"./items/{i['id']}/{i['id']}.json", "type": "application/geo+json"}
+                for i in items
+            ),
         ],
     }
     catalog = {
-        "type": "Catalog", "stac_version": "1.0.0", "id": "histcalc-demo",
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": "histcalc-demo",
         "description": "histcalc demo catalog",
         "links": [
             {"rel": "root", "href": "./catalog.json", "type": "application/json"},

@@ -50,7 +50,7 @@ def plan_tasks(
 ) -> list[Task]:
     """Tasks for ``scenes``; files are split into row shares when there are fewer files than cores."""
     parts = min(_MAX_PARTS, max(1, math.ceil(_TASKS_PER_CORE * parallelism / max(len(scenes), 1))))
-    tasks = []
+    tasks: list[Task] = []
     for scene in scenes:
         spec = ReadSpec(
             band=overrides.band,

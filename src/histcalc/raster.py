@@ -168,8 +168,9 @@ class _Counter:
         return self._with_nodata(Histogram.of_weighted(values, dn_counts[seen], self.bins))
 
     def _with_nodata(self, h: Histogram) -> Histogram:
-        return Histogram(h.bins, h.counts, h.below, h.above, h.nodata + self.nodata_pixels, h.masked,
-                         h.moments, h.vmin, h.vmax)
+        return Histogram(
+            h.bins, h.counts, h.below, h.above, h.nodata + self.nodata_pixels, h.masked, h.moments, h.vmin, h.vmax
+        )
 
 
 def _is_dn(value: float, lo: int, size: int) -> bool:

@@ -38,7 +38,8 @@ def result_document(
         "elapsed_s": round(result.elapsed_s, 3),
         "query": query,
     }
-    return _finite(doc)
+    finite: dict[str, Any] = _finite(doc)
+    return finite
 
 
 def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> str:

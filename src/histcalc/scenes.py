@@ -145,7 +145,7 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
         href=_choose_href(asset, query.href_mode),
         day=day,
         collection=item.collection_id,
-        bbox=tuple(item.bbox) if item.bbox else None,  # type: ignore[arg-type]
+        bbox=tuple(item.bbox) if item.bbox else None,
         scale=_opt_float(band.get("scale")),
         offset=_opt_float(band.get("offset")),
         nodata=_opt_float(band.get("nodata")),
