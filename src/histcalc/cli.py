@@ -18,12 +18,13 @@ from histcalc.bins import BinSpec
 from histcalc.engines import Progress
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
-from histcalc.plan import Overrides
+from histcalc.plan import GROUP_BY, Overrides
 from histcalc.scenes import TERRASCOPE_STAC_API, Query, parse_date
 
 log = logging.getLogger("histcalc")
 
 SEED_BBOX = "4.91,51.16,5.24,51.27"
+SCL_MASK_VALUES = "0,3,8,9,10,11"
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -60,6 +61,15 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         default="auto",
         help="read alternate.local.href (mounted path) or the main href (default auto)",
     )
+    sel.add_argument("--all-touched", action="store_true", help="count every pixel the AOI touches, not centres")
+    sel.add_argument("--mask-asset", help="classification asset to mask with, e.g. SCENECLASSIFICATION (SCL)")
+    sel.add_argument(
+        "--mask-values",
+        default=SCL_MASK_VALUES,
+        help=f"classes of --mask-asset to drop (default {SCL_MASK_VALUES}: SCL nodata, "
+        "cloud shadow, clouds, cirrus, snow)",
+    )
+    sel.add_argument("--group-by", choices=GROUP_BY, help="one histogram per date, month, year, tile or item too")
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
     val.add_argument("--bins", type=int, help="number of equal bins over --range (default 256 with --range)")
@@ -153,7 +163,15 @@ def run_job(ns: argparse.Namespace) -> int:
     query, aoi = query_from_args(ns)
     bins = bins_from_args(ns)
     percentiles = parse_numbers(ns.percentiles, "--percentiles")
-    overrides = Overrides(band=ns.band, scale=ns.scale, offset=ns.offset, nodata=ns.nodata)
+    overrides = Overrides(
+        band=ns.band,
+        scale=ns.scale,
+        offset=ns.offset,
+        nodata=ns.nodata,
+        mask_asset=ns.mask_asset,
+        mask_values=_mask_values(ns.mask_values),
+        all_touched=ns.all_touched,
+    )
     if ns.band < 1:
         raise UsageError(f"--band must be 1 or more, got {ns.band}")
     if ns.workers is not None and ns.workers < 1:
@@ -175,7 +193,7 @@ def run_job(ns: argparse.Namespace) -> int:
     if ns.output:
         write_json(doc, ns.output)
     if ns.csv:
-        write_csv(result.histogram, ns.csv)
+        write_csv(result, ns.csv)
     print(summary(result, percentiles))
     if result.files_failed:
         raise TooManyFailures(f"{len(result.files_failed)} of {result.files_total} file(s) failed (listed above)")
@@ -208,6 +226,13 @@ def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
     if len(lo_hi) != 2:
         raise InvalidBins(f"--range needs two numbers LO,HI, got {ns.value_range!r}")
     return BinSpec.uniform(ns.bins or 256, lo_hi[0], lo_hi[1])
+
+
+def _mask_values(text: str) -> tuple[int, ...]:
+    values = parse_numbers(text, "--mask-values")
+    if not all(v.is_integer() for v in values):
+        raise UsageError(f"--mask-values needs whole numbers (classes), got {text!r}")
+    return tuple(int(v) for v in values)
 
 
 def parse_numbers(text: str, flag: str) -> list[float]:

@@ -12,6 +12,7 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
+from histcalc.histogram import Histogram
 from histcalc.plan import OnError, Overrides, default_bins, plan_tasks
 from histcalc.result import JobResult
 from histcalc.scenes import Scene
@@ -32,31 +33,34 @@ def compute_histogram(
     overrides: Overrides = Overrides(),
     gdal: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    group_by: str | None = None,
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
     ``bins`` None: one bin per digital number of the (integer) data. ``engine`` "spark" uses
     ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
+    ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
     """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     settings = dict(gdalenv.capture() if gdal is None else gdal)
-    hrefs = list(dict.fromkeys(s.href for s in scenes))
+    scenes = list({s.href: s for s in scenes}.values())  # a file listed twice is counted once
+    hrefs = [s.href for s in scenes]
     started = time.perf_counter()
     if engine == "local":
         from histcalc.engines import local
 
         chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, workers or local.default_workers(), overrides)
+        tasks = plan_tasks(scenes, aoi, workers or local.default_workers(), overrides, group_by)
         partial = local.run(tasks, chosen, settings, on_error, workers, progress)
     else:
         from histcalc.engines import spark as spark_engine
 
         session = spark or spark_engine.session(master)
         chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides)
+        tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides, group_by)
         partial = spark_engine.run(tasks, chosen, settings, on_error, session)
-    result = partial.finish(hrefs, engine, time.perf_counter() - started)
+    result = partial.finish(hrefs, engine, time.perf_counter() - started, Histogram.empty(chosen))
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,

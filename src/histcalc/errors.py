@@ -65,6 +65,10 @@ class EngineError(HistcalcError, RuntimeError):
     exit_code = 6
 
 
+class AccountingError(EngineError):
+    """A task's tallies do not add up to the pixels it read: a bug, never a result to trust."""
+
+
 class JavaNotFound(EngineError):
     """Spark needs a Java runtime (17 or newer) and none was found."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
-from histcalc.errors import RasterReadError
+from histcalc.errors import AccountingError, RasterReadError
 from histcalc.histogram import Histogram
 
 # Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
@@ -50,6 +50,9 @@ class ReadSpec:
     aoi: AOI | None = None
     part: int = 0
     parts: int = 1
+    mask_href: str | None = None
+    mask_values: tuple[int, ...] = ()
+    all_touched: bool = False
 
 
 @contextmanager
@@ -91,31 +94,61 @@ def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, st
     try:
         with opened(href, gdal) as src:
             _check_band(src, spec.band, href)
-            return _count(src, bins, spec)
-    except RasterReadError:
+            return _count(src, bins, spec, gdal)
+    except (RasterReadError, AccountingError):
         raise
     except Exception as exc:  # GDAL read errors surface as many types; name the file
         raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
 
 
-def _count(src: Any, bins: BinSpec, spec: ReadSpec) -> Histogram:
+def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Histogram:
     scale = float(src.scales[spec.band - 1]) if spec.scale is None else spec.scale
     offset = float(src.offsets[spec.band - 1]) if spec.offset is None else spec.offset
     nodata = src.nodata if spec.nodata is None else spec.nodata
-    counter = _Counter.for_dtype(src.dtypes[spec.band - 1], bins, scale, offset, nodata)
+    counter = _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
     geometry = _aoi_in_raster(src, spec.aoi)
     if spec.aoi is not None and geometry is None:
         return counter.result()
-    for window in _bands(src, geometry, spec.part, spec.parts):
-        data = src.read(spec.band, window=window)
-        valid = _valid_mask(src, spec.band, window)
-        inside = None if geometry is None else _inside(geometry, src.window_transform(window), data.shape)
-        counter.add(data, inside, valid)
+    with _quality_grid(src, spec, gdal) as quality:
+        for window in _bands(src, geometry, spec.part, spec.parts):
+            data = src.read(spec.band, window=window)
+            valid = _valid_mask(src, spec.band, window)
+            inside = None
+            if geometry is not None:
+                inside = _inside(geometry, src.window_transform(window), data.shape, spec.all_touched)
+            clear = None if quality is None else ~np.isin(quality.read(1, window=window), spec.mask_values)
+            counter.add(data, inside, valid, clear)
     return counter.result()
 
 
+@contextmanager
+def _quality_grid(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Iterator[Any]:
+    """The mask asset (e.g. 20 m SCL) resampled by nearest neighbour onto the data's grid, or None."""
+    if spec.mask_href is None:
+        yield None
+        return
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    with opened(spec.mask_href, gdal) as mask_src:
+        grid = {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height}
+        with WarpedVRT(mask_src, resampling=Resampling.nearest, **grid) as vrt:
+            yield vrt
+
+
+def _and(a: npt.NDArray[np.bool_] | None, b: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_] | None:
+    """Logical and of optional masks (None means all True)."""
+    if a is None:
+        return b
+    return a if b is None else a & b
+
+
 class _Counter:
-    """Accumulates one task's counts: by digital number for integers, by bin for floats."""
+    """Accumulates one task's counts: by digital number for integers, by bin for floats.
+
+    Every pixel inside the AOI lands in exactly one tally, checked in :meth:`result`: nodata
+    (nodata value, NaN, mask band) first, then masked (quality mask), then counted/below/above.
+    """
 
     def __init__(self, bins: BinSpec, scale: float, offset: float, nodata: float | None, dtype: str) -> None:
         self.bins, self.scale, self.offset, self.nodata = bins, scale, offset, nodata
@@ -123,31 +156,43 @@ class _Counter:
         self.lo = dn_limits(dtype)[0] if self.integer else 0
         size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
         self.dn_counts = np.zeros(size, dtype=np.int64)
-        self.total = Histogram.empty(bins)
+        self.floats = Histogram.empty(bins)
         self.nodata_pixels = 0
-
-    @classmethod
-    def for_dtype(cls, dtype: str, bins: BinSpec, scale: float, offset: float, nodata: float | None) -> _Counter:
-        return cls(bins, scale, offset, nodata, dtype)
+        self.masked_pixels = 0
+        self.pixels = 0
 
     def add(
-        self, data: npt.NDArray[Any], inside: npt.NDArray[np.bool_] | None, valid: npt.NDArray[np.bool_] | None
+        self,
+        data: npt.NDArray[Any],
+        inside: npt.NDArray[np.bool_] | None,
+        valid: npt.NDArray[np.bool_] | None,
+        clear: npt.NDArray[np.bool_] | None = None,
     ) -> None:
-        """Count ``data`` where it is ``inside`` the AOI; pixels there but not ``valid`` are nodata."""
-        keep = inside if valid is None else (valid if inside is None else inside & valid)
+        """Count ``data`` ``inside`` the AOI: not ``valid`` is nodata, not ``clear`` is masked."""
+        self.pixels += data.size if inside is None else int(inside.sum())
         if valid is not None:
-            self.nodata_pixels += int((~valid).sum() if inside is None else (inside & ~valid).sum())
+            self.nodata_pixels += int((~valid if inside is None else inside & ~valid).sum())
+        keep = _and(inside, valid)
+        if clear is not None:
+            dropped = data[_and(keep, ~clear)] if keep is not None else data[~clear]
+            nodata_there = int(self._is_nodata(dropped).sum())
+            self.nodata_pixels += nodata_there
+            self.masked_pixels += dropped.size - nodata_there
+            keep = _and(keep, clear)
         values = (data if keep is None else data[keep]).ravel()
         if self.integer:
             dns = values if self.lo == 0 else values.astype(np.int32) - self.lo
             self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
             return
-        physical = self._physical(values)
-        finite = ~np.isnan(physical)
+        missing = self._is_nodata(values)
+        self.nodata_pixels += int(missing.sum())
+        self.floats = self.floats + Histogram.of_values(self._physical(values[~missing]), self.bins)
+
+    def _is_nodata(self, values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+        missing = np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, dtype=bool)
         if self.nodata is not None and not math.isnan(self.nodata):
-            finite &= values != self.nodata
-        self.nodata_pixels += int(finite.size - finite.sum())
-        self.total = self.total + Histogram.of_values(physical[finite], self.bins)
+            missing |= values == self.nodata
+        return missing
 
     def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         values = raw.astype(np.float64)
@@ -156,21 +201,19 @@ class _Counter:
         return values
 
     def result(self) -> Histogram:
-        if not self.integer:
-            return self._with_nodata(self.total)
-        dn_counts = self.dn_counts.copy()
-        if self.nodata is not None and _is_dn(self.nodata, self.lo, dn_counts.size):
-            slot = int(self.nodata) - self.lo
-            self.nodata_pixels += int(dn_counts[slot])
-            dn_counts[slot] = 0
-        seen = np.flatnonzero(dn_counts)
-        values = self._physical(seen + self.lo)
-        return self._with_nodata(Histogram.of_weighted(values, dn_counts[seen], self.bins))
-
-    def _with_nodata(self, h: Histogram) -> Histogram:
-        return Histogram(
-            h.bins, h.counts, h.below, h.above, h.nodata + self.nodata_pixels, h.masked, h.moments, h.vmin, h.vmax
-        )
+        """This task's histogram, after checking that it accounts for every pixel inside the AOI."""
+        h, nodata = self.floats, self.nodata_pixels
+        if self.integer:
+            dn_counts = self.dn_counts.copy()
+            if self.nodata is not None and _is_dn(self.nodata, self.lo, dn_counts.size):
+                nodata += int(dn_counts[int(self.nodata) - self.lo])
+                dn_counts[int(self.nodata) - self.lo] = 0
+            seen = np.flatnonzero(dn_counts)
+            h = Histogram.of_weighted(self._physical(seen + self.lo), dn_counts[seen], self.bins)
+        h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
+        if h.pixels != self.pixels:
+            raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
+        return h
 
 
 def _is_dn(value: float, lo: int, size: int) -> bool:
@@ -239,11 +282,15 @@ def _intersect(a: Any, b: Any) -> Any:
     return Window(int(col0), int(row0), int(col1 - col0), int(row1 - row0))
 
 
-def _inside(geometry: dict[str, Any], transform: Any, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
-    """Pixels whose centre lies inside ``geometry`` (GDAL's default rasterisation rule)."""
+def _inside(
+    geometry: dict[str, Any], transform: Any, shape: tuple[int, ...], all_touched: bool = False
+) -> npt.NDArray[np.bool_]:
+    """Pixels whose centre lies inside ``geometry`` (GDAL's rasterisation rule), or that it touches."""
     from rasterio.features import geometry_mask
 
-    mask: npt.NDArray[np.bool_] = geometry_mask([geometry], out_shape=shape, transform=transform, invert=True)
+    mask: npt.NDArray[np.bool_] = geometry_mask(
+        [geometry], out_shape=shape, transform=transform, invert=True, all_touched=all_touched
+    )
     return mask
 
 

@@ -34,12 +34,18 @@ def result_document(
         "pixels": h.pixels,
         "files": result.files_dict(),
         "stats": h.stats(percentiles),
+        "groups": [_group_entry(key, g, percentiles) for key, g in result.groups.items() if key],
         "engine": result.engine,
         "elapsed_s": round(result.elapsed_s, 3),
         "query": query,
     }
     finite: dict[str, Any] = _finite(doc)
     return finite
+
+
+def _group_entry(key: str, h: Histogram, percentiles: Sequence[float]) -> dict[str, Any]:
+    entry = {k: v for k, v in h.to_dict().items() if k not in ("edges", "discrete")}
+    return {"group": key, **entry, "pixels": h.pixels, "stats": h.stats(percentiles)}
 
 
 def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> str:
@@ -60,8 +66,17 @@ def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILE
     edges = h.bins.array
     lines.append(f"bins: {h.bins.count} from {edges[0]:.6g} to {edges[-1]:.6g}")
     lines.extend(_chart(h))
+    lines.extend(_group_line(key, g, percentiles) for key, g in result.groups.items() if key)
     lines.extend(f"failed: {href}: {err}" for href, err in result.files_failed.items())
     return "\n".join(lines)
+
+
+def _group_line(key: str, h: Histogram, percentiles: Sequence[float]) -> str:
+    st = h.stats(percentiles)
+    if not h.count:
+        return f"group {key}: no pixels counted ({h.nodata:,} nodata, {h.masked:,} masked)"
+    pct = "  ".join(f"{k} {v:.4g}" for k, v in st["percentiles"].items())
+    return f"group {key}: {h.count:,} counted, mean {st['mean']:.4g}  {pct}"
 
 
 def _chart(h: Histogram) -> list[str]:
@@ -85,14 +100,16 @@ def write_json(doc: dict[str, Any], path: str | Path) -> None:
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
-def write_csv(h: Histogram, path: str | Path) -> None:
-    """Tidy CSV: one row per bin (bin_low, bin_high, count)."""
+def write_csv(result: JobResult, path: str | Path) -> None:
+    """Tidy CSV: one row per group and bin (group, bin_low, bin_high, count); the total is group "all"."""
     buf = io.StringIO()
     out = csv.writer(buf)
-    out.writerow(["bin_low", "bin_high", "count"])
-    edges = h.bins.edges
-    for i, n in enumerate(h.counts.tolist()):
-        out.writerow([repr(edges[i]), repr(edges[i + 1]), n])
+    out.writerow(["group", "bin_low", "bin_high", "count"])
+    edges = result.histogram.bins.edges
+    named = [(k, g) for k, g in result.groups.items() if k]
+    for key, h in [*named, ("all", result.histogram)]:
+        for i, n in enumerate(h.counts.tolist()):
+            out.writerow([key, repr(edges[i]), repr(edges[i + 1]), n])
     write_atomic(path, buf.getvalue())
 
 

@@ -1,56 +1,68 @@
 """What tasks return and how it adds up: partial results, then the job's result.
 
-A file read in several parts (few large files, many cores) is kept apart until the end, so a
-file that failed in one part contributes nothing rather than part of its pixels.
+Counts are kept per group (one group, "", without ``--group-by``). A file read in several parts
+(few large files, many cores) is kept apart until the end, so a file that failed in one part
+contributes nothing rather than part of its pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
+
+Groups = dict[str, Histogram]
 
 
 @dataclass(frozen=True)
 class Partial:
-    """A reducible share of the job: counts of whole files, counts of file parts, file statuses."""
+    """A reducible share of the job: counts per group, counts of file parts, file statuses."""
 
-    total: Histogram
-    parts: dict[str, Histogram] = field(default_factory=dict)
+    groups: Groups = field(default_factory=dict)
+    parts: dict[str, tuple[str, Histogram]] = field(default_factory=dict)
     ok: frozenset[str] = frozenset()
     failed: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def empty(cls, bins: BinSpec) -> Partial:
-        return cls(Histogram.empty(bins))
-
     def __add__(self, other: Partial) -> Partial:
         parts = dict(self.parts)
-        for href, h in other.parts.items():
-            parts[href] = parts[href] + h if href in parts else h
-        return Partial(self.total + other.total, parts, self.ok | other.ok, {**self.failed, **other.failed})
+        for href, (group, h) in other.parts.items():
+            parts[href] = (group, parts[href][1] + h) if href in parts else (group, h)
+        return Partial(
+            _add_groups(self.groups, other.groups), parts, self.ok | other.ok, {**self.failed, **other.failed}
+        )
 
-    def finish(self, hrefs: list[str], engine: str, elapsed: float) -> JobResult:
+    def finish(self, hrefs: list[str], engine: str, elapsed: float, empty: Histogram) -> JobResult:
         """The job's result: whole files only, each selected file either ok or failed."""
-        total = self.total
-        for href, h in self.parts.items():
+        groups = dict(self.groups)
+        for href, (group, h) in self.parts.items():
             if href not in self.failed:
-                total = total + h
+                groups = _add_groups(groups, {group: h})
         failed = {h: self.failed[h] for h in hrefs if h in self.failed}
         ok = [h for h in hrefs if h in self.ok and h not in self.failed]
-        missing = [h for h in hrefs if h not in self.ok and h not in self.failed]
-        for href in missing:  # cannot happen unless an engine lost a task; never hide it
-            failed[href] = "no result came back for this file"
-        return JobResult(total, len(hrefs), ok, failed, engine, elapsed)
+        for href in hrefs:  # cannot happen unless an engine lost a task; never hide it
+            if href not in self.ok and href not in self.failed:
+                failed[href] = "no result came back for this file"
+        total = empty
+        for h in groups.values():
+            total = total + h
+        return JobResult(total, dict(sorted(groups.items())), len(hrefs), ok, failed, engine, elapsed)
+
+
+def _add_groups(a: Mapping[str, Histogram], b: Mapping[str, Histogram]) -> Groups:
+    out = dict(a)
+    for key, h in b.items():
+        out[key] = out[key] + h if key in out else h
+    return out
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """The merged histogram and an account of every selected file."""
+    """The merged histogram, the histogram of each group, and an account of every selected file."""
 
     histogram: Histogram
+    groups: Groups
     files_total: int
     files_ok: list[str]
     files_failed: dict[str, str]

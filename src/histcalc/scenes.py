@@ -68,6 +68,7 @@ class Scene:
     offset: float | None = None
     nodata: float | None = None
     dtype: str | None = None
+    tile: str | None = None
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -150,8 +151,15 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
         offset=_opt_float(band.get("offset")),
         nodata=_opt_float(band.get("nodata")),
         dtype=band.get("data_type"),
+        tile=_tile_of(item),
         extra_hrefs=extra,
     )
+
+
+def _tile_of(item: Any) -> str | None:
+    props = item.properties
+    tile = props.get("tileId") or props.get("s2:mgrs_tile") or props.get("grid:code")
+    return str(tile).removeprefix("MGRS-") if tile else None
 
 
 def _choose_href(asset: Any, mode: HrefMode) -> str:

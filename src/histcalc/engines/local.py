@@ -35,7 +35,7 @@ def run(
     """Run ``tasks`` on ``workers`` processes (1: in this process) and add up the results."""
     workers = max(1, min(workers or default_workers(), len(tasks) or 1))
     log.info("local engine: %d task(s) on %d process(es)", len(tasks), workers)
-    total = Partial.empty(bins)
+    total = Partial()
     if workers == 1:
         for done, task in enumerate(tasks, 1):
             total = total + run_task(task, bins, gdal, on_error)
