@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def _even_odd_inside(px: np.ndarray, py: np.ndarray, rings: list[list[list[float
     """Ray casting over every ring (holes included): the brute-force point-in-polygon test."""
     inside = np.zeros(px.shape, dtype=bool)
     for ring in rings:
-        for (x1, y1), (x2, y2) in zip(ring[:-1], ring[1:], strict=True):
+        for (x1, y1), (x2, y2) in pairwise(ring):
             crosses = (y1 > py) != (y2 > py)
             with np.errstate(divide="ignore", invalid="ignore"):
                 x_at = (x2 - x1) * (py - y1) / (y2 - y1) + x1
