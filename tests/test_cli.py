@@ -164,3 +164,54 @@ def test_demo_command_on_spark_equals_local(tmp_path: Path) -> None:
     assert local.returncode == 0 and spark.returncode == 0, spark.stderr[-2000:]
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("l.json", "s.json"))
     assert a["counts"] == b["counts"] and a["nodata"] == b["nodata"] and b["engine"] == "spark"
+
+
+def test_masked_grouped_run_writes_every_format(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow.parquet as pq
+    from matplotlib.image import imread
+
+    out = {k: tmp_path / f"r.{k}" for k in ("json", "csv", "parquet", "png")}
+    code, stdout, _ = _run(
+        capsys,
+        "--catalog",
+        str(demo),
+        "--engine",
+        "local",
+        "--mask-asset",
+        "SCENECLASSIFICATION",
+        "--group-by",
+        "month",
+        "--bbox",
+        ",".join(map(str, SEED_BBOX)),
+        "-o",
+        str(out["json"]),
+        "--csv",
+        str(out["csv"]),
+        "--parquet",
+        str(out["parquet"]),
+        "--plot",
+        str(out["png"]),
+        "-q",
+    )
+    assert code == 0
+    doc = json.loads(out["json"].read_text())
+    assert [g["group"] for g in doc["groups"]] == ["2024-05", "2024-06"] and doc["masked"] > 0
+    assert [sum(x) for x in zip(*(g["counts"] for g in doc["groups"]), strict=True)] == doc["counts"]
+    assert doc["pixels"] == doc["stats"]["count"] + doc["nodata"] + doc["masked"] + doc["below"] + doc["above"]
+    rows = list(csv.DictReader(out["csv"].open()))
+    table = pq.read_table(out["parquet"]).to_pydict()
+    assert table["group"] == [r["group"] for r in rows] and table["count"] == [int(r["count"]) for r in rows]
+    assert {r["group"] for r in rows} == {"2024-05", "2024-06", "all"}
+    height, width = imread(out["png"]).shape[:2]
+    assert (width, height) == (990, 770)  # 9 x 7 inches at 110 dpi: histogram + per-group panel
+    assert "group 2024-05:" in stdout
+    redraw = tmp_path / "again.png"
+    assert _run(capsys, "plot", str(out["json"]), "-o", str(redraw))[0] == 0
+    assert imread(redraw).shape == imread(out["png"]).shape
+
+
+def test_plot_of_something_else_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "x.json"
+    other.write_text("[1, 2]")
+    code, _, err = _run(capsys, "plot", str(other), "-o", str(tmp_path / "x.png"))
+    assert code == 2 and "not a histcalc result" in err

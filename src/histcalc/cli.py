@@ -94,7 +94,9 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
-    out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV")
+    out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV (group, bin_low, bin_high, count)")
+    out.add_argument("--parquet", metavar="FILE", help="the same table as Parquet (needs pyarrow)")
+    out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups over time) to a PNG")
     out.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     out.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     out.add_argument("--version", action="version", version=f"histcalc {__version__}")
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "demo":
             return run_demo(args[1:])
+        if args and args[0] == "plot":
+            return run_plot(args[1:])
         ns = job_parser().parse_args(args)
         configure_logging(ns.verbose - ns.quiet)
         return run_job(ns)
@@ -154,10 +158,24 @@ def run_demo(args: Sequence[str]) -> int:
     return run_job(ns)
 
 
+def run_plot(args: Sequence[str]) -> int:
+    """``histcalc plot RESULT.json -o PLOT.png``: redraw the plot of a saved result."""
+    from histcalc.plot import plot_file
+
+    p = _Parser(prog="histcalc plot", description="Plot a saved histcalc result (JSON) to a PNG.")
+    p.add_argument("result", help="result JSON written by --output")
+    p.add_argument("--output", "-o", required=True, metavar="PNG", help="the PNG to write")
+    ns = p.parse_args(args)
+    _check_writable(ns.output)
+    plot_file(ns.result, ns.output)
+    print(f"plot: {ns.output}")
+    return 0
+
+
 def run_job(ns: argparse.Namespace) -> int:
     """Validate the flags once, then select, compute and report."""
     from histcalc.compute import compute_histogram
-    from histcalc.report import result_document, summary, write_csv, write_json
+    from histcalc.report import result_document, summary, write_csv, write_json, write_parquet
     from histcalc.scenes import find_scenes
 
     query, aoi = query_from_args(ns)
@@ -176,7 +194,7 @@ def run_job(ns: argparse.Namespace) -> int:
         raise UsageError(f"--band must be 1 or more, got {ns.band}")
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
-    _check_writable(ns.output, ns.csv)
+    _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
     scenes = find_scenes(query)
     result = compute_histogram(
         scenes,
@@ -188,12 +206,22 @@ def run_job(ns: argparse.Namespace) -> int:
         on_error=ns.on_error,
         overrides=overrides,
         progress=_progress_bar(),
+        group_by=ns.group_by,
     )
-    doc = result_document(result, {**query.to_dict(), "aoi": ns.aoi}, percentiles)
+    selection = {"aoi": ns.aoi, "group_by": ns.group_by, "mask_asset": ns.mask_asset}
+    if ns.mask_asset:
+        selection["mask_values"] = list(overrides.mask_values)
+    doc = result_document(result, {**query.to_dict(), **selection}, percentiles)
     if ns.output:
         write_json(doc, ns.output)
     if ns.csv:
         write_csv(result, ns.csv)
+    if ns.parquet:
+        write_parquet(result, ns.parquet)
+    if ns.plot:
+        from histcalc.plot import plot_result
+
+        plot_result(doc, ns.plot)
     print(summary(result, percentiles))
     if result.files_failed:
         raise TooManyFailures(f"{len(result.files_failed)} of {result.files_total} file(s) failed (listed above)")

@@ -8,17 +8,18 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from histcalc import __version__
-from histcalc.errors import OutputError
+from histcalc.errors import OutputError, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES, Histogram
 from histcalc.result import JobResult
 
+TIDY_COLUMNS = ("group", "bin_low", "bin_high", "count")
 _CHART_ROWS = 16
 _CHART_WIDTH = 40
 
@@ -100,17 +101,40 @@ def write_json(doc: dict[str, Any], path: str | Path) -> None:
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
-def write_csv(result: JobResult, path: str | Path) -> None:
-    """Tidy CSV: one row per group and bin (group, bin_low, bin_high, count); the total is group "all"."""
-    buf = io.StringIO()
-    out = csv.writer(buf)
-    out.writerow(["group", "bin_low", "bin_high", "count"])
+def tidy_rows(result: JobResult) -> Iterator[tuple[str, float, float, int]]:
+    """(group, bin_low, bin_high, count) for each named group, then the total as group "all"."""
     edges = result.histogram.bins.edges
     named = [(k, g) for k, g in result.groups.items() if k]
     for key, h in [*named, ("all", result.histogram)]:
         for i, n in enumerate(h.counts.tolist()):
-            out.writerow([key, repr(edges[i]), repr(edges[i + 1]), n])
+            yield key, edges[i], edges[i + 1], n
+
+
+def write_csv(result: JobResult, path: str | Path) -> None:
+    """Tidy CSV: one row per group and bin (group, bin_low, bin_high, count); the total is group "all"."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(TIDY_COLUMNS)
+    out.writerows((key, repr(lo), repr(hi), n) for key, lo, hi, n in tidy_rows(result))
     write_atomic(path, buf.getvalue())
+
+
+def write_parquet(result: JobResult, path: str | Path) -> None:
+    """The tidy table as Parquet, for groupings too large for CSV (needs pyarrow)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise UsageError("Parquet output needs pyarrow: pip install 'histcalc[parquet]'") from exc
+    columns = list(zip(*tidy_rows(result), strict=True))
+    table = pa.table(dict(zip(TIDY_COLUMNS, columns, strict=True)))
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_atomic(path: str | Path, text: str) -> None:

@@ -103,7 +103,8 @@ def open_client(
     if headers:
         _redact_request_logs()
     stac_io = StacApiIO(headers=dict(headers or {}), timeout=timeout, max_retries=retry)
-    return Client.open(url, stac_io=stac_io)
+    # Client.open re-applies its own ``timeout`` to the StacApiIO it is given: pass ours again.
+    return Client.open(url, stac_io=stac_io, timeout=timeout)
 
 
 def _require_collection(client: Any, collection: str, where: str) -> None:
