@@ -92,6 +92,12 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
     )
+    run.add_argument(
+        "--allow-failures",
+        default="0",
+        metavar="N|P%",
+        help="exit 0 when at most N files (or P%% of them) failed (default 0)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
     out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV (group, bin_low, bin_high, count)")
@@ -194,6 +200,7 @@ def run_job(ns: argparse.Namespace) -> int:
         raise UsageError(f"--band must be 1 or more, got {ns.band}")
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+    allowed_failures(ns.allow_failures, 0)  # validate before any work
     _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
     scenes = find_scenes(query)
     result = compute_histogram(
@@ -223,9 +230,29 @@ def run_job(ns: argparse.Namespace) -> int:
 
         plot_result(doc, ns.plot)
     print(summary(result, percentiles))
-    if result.files_failed:
-        raise TooManyFailures(f"{len(result.files_failed)} of {result.files_total} file(s) failed (listed above)")
+    failed, allowed = len(result.files_failed), allowed_failures(ns.allow_failures, result.files_total)
+    if failed > allowed:
+        raise TooManyFailures(
+            f"{failed} of {result.files_total} file(s) failed (listed above), more than --allow-failures {allowed}"
+        )
     return 0
+
+
+def allowed_failures(text: str, total: int) -> int:
+    """How many failed files ``--allow-failures`` tolerates: a count N, or a percentage P% of ``total``."""
+    raw = text.strip()
+    try:
+        if raw.endswith("%"):
+            percent = float(raw[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return int(total * percent / 100)
+        count = int(raw)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError as exc:
+        raise UsageError(f"--allow-failures needs a count N >= 0 or a percentage P% (0..100), got {text!r}") from exc
 
 
 def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:

@@ -2,34 +2,101 @@
 
 Spark executors do not inherit the driver's environment, so the settings travel with
 each task as a plain dict and are applied with ``rasterio.Env`` around the reads.
+
+What is captured, over our defaults for cloud-optimised reads:
+- every ``GDAL_*``, ``CPL_*``, ``VSI_*``, ``AWS_*``, ``GS_*``, ``AZURE_*`` variable, and the CA bundle
+  variables curl honours;
+- ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (boto's way to name an S3-compatible server)
+  turned into GDAL's ``AWS_S3_ENDPOINT``, ``AWS_HTTPS`` and path-style ``AWS_VIRTUAL_HOSTING``;
+- a bearer token (``HISTCALC_HTTP_TOKEN`` or ``capture(token=...)``) and the contents of
+  ``GDAL_HTTP_HEADER_FILE`` become inline ``GDAL_HTTP_HEADERS`` (GDAL >= 3.6): the header file
+  exists on the driver only, executors would not find it.
+
+Secrets stay in the dict the tasks get; anything that logs or prints settings uses ``redacted``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
 
 # Environment variables that configure GDAL's drivers and virtual file systems.
-_PREFIXES = ("GDAL_", "CPL_", "VSI_", "AWS_", "CPL_VSIL_", "GS_", "AZURE_")
-_SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "KEY", "HEADER")
+_PREFIXES = ("GDAL_", "CPL_", "VSI_", "AWS_", "GS_", "AZURE_")
+_NAMES = ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_SECRET_MARKERS = (
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASS",
+    "PWD",
+    "KEY",
+    "HEADER",
+    "BEARER",
+    "CREDENTIAL",
+    "CONNECTION_STRING",
+    "SAS",
+    "COOKIE",
+)
+TOKEN_VARIABLE = "HISTCALC_HTTP_TOKEN"
 
 # Sensible defaults for cloud-optimised reads; the user's environment wins.
 DEFAULTS: dict[str, str] = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": "3",
-    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing, no sidecar probes per open
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MAX_RETRY": "3",  # on 429, 502, 503, 504 and some network errors
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",  # seconds to connect
+    "GDAL_HTTP_TIMEOUT": "60",  # seconds for one request: a hanging server fails the file, not the job
 }
 
 
-def capture(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def capture(environ: Mapping[str, str] | None = None, *, token: str | None = None) -> dict[str, str]:
     """The GDAL-relevant settings of ``environ`` (default: this process), over our defaults."""
     source = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
-    settings.update({k: v for k, v in source.items() if k.startswith(_PREFIXES)})
+    settings.update({k: v for k, v in source.items() if k.startswith(_PREFIXES) or k in _NAMES})
+    settings.update(_s3_endpoint(source, settings))
+    settings.update(_http_headers(settings, token or source.get(TOKEN_VARIABLE)))
     return settings
+
+
+def _s3_endpoint(source: Mapping[str, str], settings: Mapping[str, str]) -> dict[str, str]:
+    """GDAL's S3 endpoint options from boto's ``AWS_ENDPOINT_URL[_S3]``, unless already set."""
+    url = source.get("AWS_ENDPOINT_URL_S3") or source.get("AWS_ENDPOINT_URL")
+    if not url or "AWS_S3_ENDPOINT" in settings:
+        return {}
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    found = {"AWS_S3_ENDPOINT": parts.netloc + parts.path.rstrip("/")}
+    found["AWS_HTTPS"] = settings.get("AWS_HTTPS", "NO" if parts.scheme == "http" else "YES")
+    found["AWS_VIRTUAL_HOSTING"] = settings.get("AWS_VIRTUAL_HOSTING", "FALSE")  # custom servers: path style
+    return found
+
+
+def _http_headers(settings: dict[str, str], token: str | None) -> dict[str, str]:
+    """Inline ``GDAL_HTTP_HEADERS`` from the driver's header file and/or a bearer token."""
+    lines = [ln for ln in settings.get("GDAL_HTTP_HEADERS", "").splitlines() if ln.strip()]
+    header_file = settings.get("GDAL_HTTP_HEADER_FILE")
+    if header_file and Path(header_file).is_file():
+        lines += [ln.strip() for ln in Path(header_file).read_text().splitlines() if ln.strip()]
+        del settings["GDAL_HTTP_HEADER_FILE"]  # a driver-local path: executors get the contents instead
+    if token:
+        lines = [ln for ln in lines if not ln.lower().startswith("authorization:")]
+        lines.append(f"Authorization: Bearer {token.strip()}")
+    return {"GDAL_HTTP_HEADERS": "\r\n".join(lines)} if lines else {}
+
+
+def is_secret(key: str) -> bool:
+    return any(marker in key.upper() for marker in _SECRET_MARKERS)
 
 
 def redacted(settings: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to log: values of secret-looking keys are replaced."""
-    return {k: ("***" if any(m in k for m in _SECRET_MARKERS) else v) for k, v in settings.items()}
+    return {k: ("***" if is_secret(k) else v) for k, v in settings.items()}
+
+
+def describe(settings: Mapping[str, str]) -> str:
+    """One line for a log: ``KEY=value`` pairs, secrets hidden, sorted."""
+    return " ".join(f"{k}={v}" for k, v in sorted(redacted(settings).items()))

@@ -140,13 +140,16 @@ def write_parquet(result: JobResult, path: str | Path) -> None:
 def write_atomic(path: str | Path, text: str) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written result."""
     target = Path(path)
+    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, target)
     except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

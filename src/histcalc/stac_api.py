@@ -100,8 +100,7 @@ def open_client(
         raise_on_status=False,  # after the last retry, hand back the response so its status is reported
         respect_retry_after_header=True,
     )
-    if headers:
-        _redact_request_logs()
+    _redact_request_logs()
     stac_io = StacApiIO(headers=dict(headers or {}), timeout=timeout, max_retries=retry)
     # Client.open re-applies its own ``timeout`` to the StacApiIO it is given: pass ours again.
     return Client.open(url, stac_io=stac_io, timeout=timeout)
@@ -135,7 +134,8 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     if status:
         return f"HTTP {status}{_detail(str(exc))}"
     cause = _root_request_error(exc)
-    if isinstance(cause, requests.Timeout):
+    # After the last retry urllib3 reports a read time-out as a ConnectionError: look at the text too.
+    if isinstance(cause, requests.Timeout) or (cause is not None and "timed out" in str(cause)):
         return f"no answer within {timeout:g} s (timed out)" if timeout else "timed out"
     if isinstance(cause, requests.ConnectionError):
         reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(cause))
@@ -177,20 +177,26 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-class _RedactHeaders(logging.Filter):
-    """pystac-client logs request headers at DEBUG: hide Authorization and other credentials."""
+class _RedactSecrets(logging.Filter):
+    """pystac-client and urllib3 log request URLs and headers at DEBUG: hide credentials in them."""
 
-    _secret = re.compile(r"('(?:Authorization|X-Api-Key|Cookie)'\s*:\s*)'[^']*'", re.IGNORECASE)
+    _patterns = (
+        (re.compile(r"('(?:Authorization|X-Api-Key|Cookie)'\s*:\s*)'[^']*'", re.IGNORECASE), r"\1'***'"),
+        (re.compile(r"(://)[^/@\s:]+:[^/@\s]+@"), r"\1***@"),
+        (re.compile(r"([?&](?:[\w-]*token|[\w-]*key|sig|signature|x-amz-[\w-]+)=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._secret.sub(r"\1'***'", message)
+        message = redacted = record.getMessage()
+        for pattern, replacement in self._patterns:
+            redacted = pattern.sub(replacement, redacted)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
 
 
 def _redact_request_logs() -> None:
-    io_log = logging.getLogger("pystac_client.stac_api_io")
-    if not any(isinstance(f, _RedactHeaders) for f in io_log.filters):
-        io_log.addFilter(_RedactHeaders())
+    for name in ("pystac_client.stac_api_io", "urllib3.connectionpool"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
+            logger.addFilter(_RedactSecrets())
