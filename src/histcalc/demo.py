@@ -92,7 +92,8 @@ def _scene_layers(size: int, index: int, seed: int) -> tuple[npt.NDArray[np.uint
     clouds = _blobs(rng, x, y, count=3 + index % 4, radius=0.06)
     ndvi[clouds] = 0.02 + 0.03 * rng.random(int(clouds.sum()))
     dn = np.clip(np.rint((ndvi - OFFSET) / SCALE), 0, 250).astype(np.uint8)
-    swath = x - 0.3 * y < 0.25 + 0.06 * (index % 3)  # west of the satellite swath: no data
+    # Alternate relative orbits: every other date the tile's west lies outside the swath (no data).
+    swath = (x - 0.3 * y < 0.33) if index % 2 else np.zeros(x.shape, dtype=bool)
     dn[swath] = NODATA
     scl = np.where(water, 6, np.where(ndvi > 0.3, 4, 5)).astype(np.uint8)
     scl[clouds] = 9
