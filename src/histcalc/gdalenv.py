@@ -12,6 +12,10 @@ What is captured, over our defaults for cloud-optimised reads:
   ``GDAL_HTTP_HEADER_FILE`` become inline ``GDAL_HTTP_HEADERS`` (GDAL >= 3.6): the header file
   exists on the driver only, executors would not find it.
 
+Inside a task, open rasters under ``rasterio_env(settings)`` rather than ``rasterio.Env(**settings)``:
+rasterio refuses ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` as plain config options, and
+without them in the task's own environment it would look for credentials with boto3 and find none.
+
 Secrets stay in the dict the tasks get; anything that logs or prints settings uses ``redacted``.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 # Environment variables that configure GDAL's drivers and virtual file systems.
@@ -40,6 +45,8 @@ _SECRET_MARKERS = (
     "COOKIE",
 )
 TOKEN_VARIABLE = "HISTCALC_HTTP_TOKEN"
+# What rasterio.Env will not take as config options: handed to it as a session instead.
+_AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 # Sensible defaults for cloud-optimised reads; the user's environment wins.
 DEFAULTS: dict[str, str] = {
@@ -86,6 +93,42 @@ def _http_headers(settings: dict[str, str], token: str | None) -> dict[str, str]
         lines = [ln for ln in lines if not ln.lower().startswith("authorization:")]
         lines.append(f"Authorization: Bearer {token.strip()}")
     return {"GDAL_HTTP_HEADERS": "\r\n".join(lines)} if lines else {}
+
+
+def rasterio_env(settings: Mapping[str, str]) -> Any:
+    """A ``rasterio.Env`` that applies ``settings``, S3 keys included, with no boto3 or os.environ needed."""
+    import rasterio
+
+    options = dict(settings)
+    credentials = {k: options.pop(k) for k in _AWS_CREDENTIALS if k in options}
+    if not credentials:
+        return rasterio.Env(**options)
+    return rasterio.Env(session=_config_session(credentials), **options)
+
+
+def _config_session(credentials: dict[str, str]) -> Any:
+    """A rasterio Session that sets ``credentials`` as GDAL config options when the Env is entered.
+
+    Once they are set, ``rasterio.open("s3://...")`` sees credentials in the environment and uses
+    them as they are (it would otherwise make a boto3 session, which finds nothing on an executor).
+    """
+    from rasterio.session import Session
+
+    class ConfigCredentials(Session):  # type: ignore[misc]
+        def __init__(self, options: dict[str, str]) -> None:
+            self._options = options
+
+        @classmethod
+        def hascreds(cls, config: Mapping[str, Any]) -> bool:
+            return True
+
+        def get_credential_options(self) -> dict[str, str]:
+            return dict(self._options)
+
+        def __repr__(self) -> str:
+            return f"ConfigCredentials({sorted(self._options)})"  # names only, never the values
+
+    return ConfigCredentials(credentials)
 
 
 def is_secret(key: str) -> bool:

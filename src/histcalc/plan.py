@@ -134,7 +134,7 @@ def run_task(task: Task, bins: BinSpec, gdal: Mapping[str, str], on_error: OnErr
         if on_error == "fail":
             raise
         log.warning("failed: %s", exc)
-        return Partial(failed={task.href: str(exc)})
+        return Partial(failed={task.href: str(exc).removeprefix(f"{task.href}: ")})
     if task.spec.parts == 1:
         return Partial({task.group: histogram}, ok=frozenset([task.href]))
     return Partial(parts={task.href: (task.group, histogram)}, ok=frozenset([task.href]))
