@@ -189,3 +189,18 @@ def test_overrides_and_catalog_scale_agree_across_engines(tmp_path: Path, spark:
     np.testing.assert_array_equal(
         forced.histogram.counts, brute_force([path], bins.array, scale=0.02, offset=0.0)["counts"]
     )
+
+
+def test_band_selects_one_band_of_a_multiband_raster(tmp_path: Path) -> None:
+    data = RNG.integers(0, 256, (3, 40, 50), dtype=np.uint8)
+    path = tmp_path / "rgb.tif"
+    profile = {"driver": "GTiff", "width": 50, "height": 40, "count": 3, "dtype": "uint8", "crs": "EPSG:32631",
+               "transform": UTM31}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    bins = BinSpec.per_digital_number("uint8")
+    for band in (1, 2, 3):
+        h = histogram_of(str(path), bins, ReadSpec(band=band))
+        np.testing.assert_array_equal(h.counts, np.bincount(data[band - 1].ravel(), minlength=256))
+    result = compute_histogram([_scene(path)], bins, engine="local", overrides=Overrides(band=4))
+    assert "has 3 band(s), band 4 was asked for" in result.files_failed[str(path)]
