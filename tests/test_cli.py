@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,29 @@ def test_plot_of_something_else_is_a_clear_error(tmp_path: Path, capsys: pytest.
     other.write_text("[1, 2]")
     code, _, err = _run(capsys, "plot", str(other), "-o", str(tmp_path / "x.png"))
     assert code == 2 and "not a histcalc result" in err
+
+
+def test_missing_java_is_one_clear_line(demo: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PATH")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "histcalc", "--catalog", str(demo)],
+        env={**env, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 6
+    assert proc.stderr.strip().splitlines()[-1].startswith("histcalc: error: Spark needs Java 17 or newer")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.spark
+def test_unknown_spark_master_is_one_clear_line(demo: Path) -> None:
+    proc = _module("--catalog", str(demo), "--master", "nosuch://127.0.0.1:1", cwd=demo.parent)
+    assert proc.returncode == 6, proc.stderr[-1500:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("histcalc: error: cannot start Spark (master nosuch://127.0.0.1:1)")
+        and "Traceback" not in proc.stderr
+    )
