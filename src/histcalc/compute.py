@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from histcalc import gdalenv
@@ -47,6 +48,7 @@ def compute_histogram(
     scenes = list({s.href: s for s in scenes}.values())  # a file listed twice is counted once
     hrefs = [s.href for s in scenes]
     started = time.perf_counter()
+    startup = 0.0
     if engine == "local":
         from histcalc.engines import local
 
@@ -57,10 +59,14 @@ def compute_histogram(
         from histcalc.engines import spark as spark_engine
 
         session = spark or spark_engine.session(master)
+        startup = time.perf_counter() - started
+        started += startup  # the job's time excludes the session start (logged on its own)
+        log.info("spark session ready in %.1f s (master %s)", startup, session.sparkContext.master)
         chosen = bins or default_bins(scenes, overrides, settings)
         tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides, group_by)
         partial = spark_engine.run(tasks, chosen, settings, on_error, session)
     result = partial.finish(hrefs, engine, time.perf_counter() - started, Histogram.empty(chosen))
+    result = replace(result, startup_s=startup)
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,

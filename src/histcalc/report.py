@@ -38,6 +38,7 @@ def result_document(
         "groups": [_group_entry(key, g, percentiles) for key, g in result.groups.items() if key],
         "engine": result.engine,
         "elapsed_s": round(result.elapsed_s, 3),
+        "startup_s": round(result.startup_s, 3),
         "query": query,
     }
     finite: dict[str, Any] = _finite(doc)
@@ -55,7 +56,8 @@ def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILE
     st = h.stats(percentiles)
     lines = [
         f"histcalc: histogram of {result.files_total} file(s): {len(result.files_ok)} ok, "
-        f"{len(result.files_failed)} failed ({result.engine} engine, {result.elapsed_s:.1f} s)",
+        f"{len(result.files_failed)} failed ({result.engine} engine, {result.elapsed_s:.1f} s"
+        + (f" + {result.startup_s:.1f} s session start)" if result.startup_s else ")"),
         f"pixels: {h.count:,} counted, {h.below:,} below and {h.above:,} above the range, "
         f"{h.nodata:,} nodata, {h.masked:,} masked",
     ]

@@ -68,6 +68,7 @@ class JobResult:
     files_failed: dict[str, str]
     engine: str
     elapsed_s: float
+    startup_s: float = 0.0
 
     def files_dict(self) -> dict[str, Any]:
         return {
