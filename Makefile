@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint typecheck build deps clean
+.PHONY: demo test test-docker test-fast lint typecheck build deps clean
 
 $(BIN)/histcalc: pyproject.toml tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,13 @@ demo: $(BIN)/histcalc
 	bash scripts/ci/install-java.sh
 	$(BIN)/histcalc demo $(DEMO_ARGS)
 
-## The whole test suite, with the real servers, Spark and Docker engine it starts itself.
+## The default suite: unit tests, Spark local mode, a standalone cluster, real HTTP/S3/STAC servers.
 test: $(BIN)/histcalc deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not docker" $(PYTEST_ARGS)
+
+## Docker image builds and runs on a private dockerd (several minutes; CI runs it after `make test`).
+test-docker: $(BIN)/histcalc deps
+	$(BIN)/pytest -m docker $(PYTEST_ARGS)
 
 ## Unit and Spark-local tests only (no servers, no Docker, no cluster).
 test-fast: $(BIN)/histcalc
