@@ -21,6 +21,7 @@ from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
 from histcalc.histogram import Histogram
 
+_COUNT_SLICE = 1 << 16
 # Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
 _BAND_PIXELS = 8 * 1024 * 1024
 
@@ -61,7 +62,9 @@ def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
     import rasterio
     from rasterio.errors import RasterioError
 
-    with rasterio.Env(**dict(gdal or {})):
+    from histcalc.gdalenv import rasterio_env
+
+    with rasterio_env(gdal or {}):
         try:
             src = rasterio.open(href)
         except (RasterioError, OSError) as exc:
@@ -181,8 +184,12 @@ class _Counter:
             keep = _and(keep, clear)
         values = (data if keep is None else data[keep]).ravel()
         if self.integer:
-            dns = values if self.lo == 0 else values.astype(np.int32) - self.lo
-            self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
+            # bincount copies its input to intp: on cache-sized slices that copy stays in cache,
+            # which makes counting ~2x faster than on a whole band (benchmarks/README.md).
+            for start in range(0, values.size, _COUNT_SLICE):
+                part = values[start : start + _COUNT_SLICE]
+                dns = part if self.lo == 0 else part.astype(np.int32) - self.lo
+                self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
             return
         missing = self._is_nodata(values)
         self.nodata_pixels += int(missing.sum())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -42,7 +43,10 @@ def run(
             _report(progress, done, len(tasks))
         return total
     try:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bins, dict(gdal), on_error)) as pool:
+        context = multiprocessing.get_context("forkserver")  # not fork: GDAL connections must not be shared
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(bins, dict(gdal), on_error)
+        ) as pool:
             futures = [pool.submit(_run_in_worker, task) for task in tasks]
             for done, future in enumerate(as_completed(futures), 1):
                 total = total + future.result()
