@@ -19,7 +19,7 @@ from histcalc.engines import Progress
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
 from histcalc.plan import GROUP_BY, Overrides
-from histcalc.scenes import TERRASCOPE_STAC_API, Query, parse_date
+from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api, parse_date
 
 log = logging.getLogger("histcalc")
 
@@ -60,6 +60,9 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         choices=("auto", "local", "remote"),
         default="auto",
         help="read alternate.local.href (mounted path) or the main href (default auto)",
+    )
+    sel.add_argument(
+        "--filter", help="STAC API only: CQL2 filter on item properties, e.g. 'eo:cloud_cover < 20' (or CQL2-JSON)"
     )
     sel.add_argument("--all-touched", action="store_true", help="count every pixel the AOI touches, not centres")
     sel.add_argument("--mask-asset", help="classification asset to mask with, e.g. SCENECLASSIFICATION (SCL)")
@@ -266,7 +269,9 @@ def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
     catalog = ns.catalog
     if "://" not in catalog and not Path(catalog).exists():
         raise UsageError(f"--catalog {catalog} does not exist")
-    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode)
+    if ns.filter and not is_stac_api(catalog):
+        raise UsageError("--filter works with a STAC API --catalog only")
+    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter)
     return query, aoi
 
 

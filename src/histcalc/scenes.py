@@ -6,6 +6,7 @@ date and id, that the planner turns into tasks.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from histcalc.aoi import BBox
-from histcalc.errors import CatalogError, InvalidDate, NoScenesFound
+from histcalc.errors import CatalogError, InvalidDate, NoScenesFound, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ class Query:
     bbox: BBox | None = None
     asset: str = "NDVI"
     href_mode: HrefMode = "auto"
+    filter: str | None = None  # CQL2 text, or CQL2-JSON when it starts with "{" (STAC APIs only)
+
+    def cql2(self) -> str | dict[str, Any] | None:
+        """The filter as pystac-client takes it: CQL2 text, or a parsed CQL2-JSON document."""
+        text = (self.filter or "").strip()
+        if not text:
+            return None
+        if not text.startswith("{"):
+            return text
+        try:
+            parsed: dict[str, Any] = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--filter looks like CQL2-JSON but is not valid JSON: {exc}") from exc
+        return parsed
 
     def __post_init__(self) -> None:
         if self.start and self.end and self.end < self.start:
@@ -52,6 +67,7 @@ class Query:
             "bbox": list(self.bbox) if self.bbox else None,
             "asset": self.asset,
             "href_mode": self.href_mode,
+            "filter": self.filter,
         }
 
 
@@ -82,12 +98,14 @@ def parse_date(text: str, flag: str = "date") -> date:
 def find_scenes(query: Query) -> list[Scene]:
     """Scenes matching ``query``; NoScenesFound when there are none."""
     source = query.catalog
-    if _is_url(source) and not source.lower().endswith(".json"):
+    if is_stac_api(source):
         from histcalc.stac_api import search_items
 
         if not (query.start and query.end):
             raise InvalidDate("a STAC API search needs --start-date and --end-date")
-        items: Iterable[Any] = search_items(source, query.collection or "", query.start, query.end, query.bbox)
+        items: Iterable[Any] = search_items(
+            source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2()
+        )
         scenes = [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
     elif not _is_url(source) and Path(source).is_dir() and not (Path(source) / "catalog.json").exists():
         scenes = _scenes_from_directory(Path(source), query)
@@ -234,6 +252,11 @@ def _bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def is_stac_api(catalog: str) -> bool:
+    """A URL that is not a JSON document is searched as a STAC API."""
+    return _is_url(catalog) and not catalog.lower().endswith(".json")
 
 
 def _is_url(text: str) -> bool:

@@ -62,6 +62,7 @@ def search_items(
     where = safe_url(url)
     try:
         client = open_client(url, timeout=timeout, retries=retries, backoff=backoff, headers=headers)
+        _require_conformance(client, where, filter is not None, query is not None)
         _require_collection(client, collection, where)
         search = client.search(
             collections=[collection],
@@ -98,12 +99,22 @@ def open_client(
         status_forcelist=RETRY_STATUSES,
         allowed_methods=None,  # retry POST /search too: a search has no side effects
         raise_on_status=False,  # after the last retry, hand back the response so its status is reported
-        respect_retry_after_header=True,
+        respect_retry_after_header=False,  # our own bounded backoff: a huge Retry-After must not stall a job
     )
     _redact_request_logs()
     stac_io = StacApiIO(headers=dict(headers or {}), timeout=timeout, max_retries=retry)
     # Client.open re-applies its own ``timeout`` to the StacApiIO it is given: pass ours again.
     return Client.open(url, stac_io=stac_io, timeout=timeout)
+
+
+def _require_conformance(client: Any, where: str, filter: bool, query: bool) -> None:
+    """pystac-client only warns when an API lacks filter/query; the API would then ignore it."""
+    from pystac_client.conformance import ConformanceClasses
+
+    if filter and not client.conforms_to(ConformanceClasses.FILTER):
+        raise CatalogError(f"STAC API {where}: does not support the filter extension (CQL2)")
+    if query and not client.conforms_to(ConformanceClasses.QUERY):
+        raise CatalogError(f"STAC API {where}: does not support the query extension")
 
 
 def _require_collection(client: Any, collection: str, where: str) -> None:
@@ -140,8 +151,6 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     if isinstance(cause, requests.ConnectionError):
         reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(cause))
         return f"cannot connect ({reason.group(1).strip() if reason else 'connection failed'})"
-    if isinstance(exc, NotImplementedError):
-        return f"does not support item search ({_first_line(str(exc))})"
     if isinstance(exc, (json.JSONDecodeError, pystac.STACError, KeyError, TypeError)):
         return f"not a STAC API ({type(exc).__name__}: {_first_line(str(exc))})"
     return _first_line(str(exc)) or type(exc).__name__
