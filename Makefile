@@ -9,9 +9,17 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-docker test-fast lint typecheck build deps clean
 
-$(BIN)/histcalc: pyproject.toml tests/requirements.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+# The package and its plot extra: enough to run the job.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[plot]'
+	touch $@
+
+# Plus the test tools and the integration-test servers' Python packages.
+$(VENV)/.installed-test: pyproject.toml tests/requirements.txt tests/servers/requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,plot]' -r tests/requirements.txt
 	touch $@
 
@@ -20,31 +28,31 @@ deps:
 	@for script in scripts/ci/install-*.sh; do bash "$$script" || exit 1; done
 
 ## Generate the demo dataset (first run only) and run the seed's query on it with Spark local mode.
-demo: $(BIN)/histcalc
+demo: $(VENV)/.installed-run
 	bash scripts/ci/install-java.sh
 	$(BIN)/histcalc demo $(DEMO_ARGS)
 
 ## The default suite: unit tests, Spark local mode, a standalone cluster, real HTTP/S3/STAC servers.
-test: $(BIN)/histcalc deps
+test: $(VENV)/.installed-test deps
 	$(BIN)/pytest -m "not docker" $(PYTEST_ARGS)
 
 ## Docker image builds and runs on a private dockerd (several minutes; CI runs it after `make test`).
-test-docker: $(BIN)/histcalc deps
+test-docker: $(VENV)/.installed-test deps
 	$(BIN)/pytest -m docker $(PYTEST_ARGS)
 
 ## Unit and Spark-local tests only (no servers, no Docker, no cluster).
-test-fast: $(BIN)/histcalc
+test-fast: $(VENV)/.installed-test
 	bash scripts/ci/install-java.sh
 	$(BIN)/pytest -m "not servers and not docker and not cluster" $(PYTEST_ARGS)
 
-lint: $(BIN)/histcalc
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff format --check src benchmarks
 
-typecheck: $(BIN)/histcalc
+typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-build: $(BIN)/histcalc
+build: $(VENV)/.installed-test
 	$(BIN)/python -m build
 
 clean:
