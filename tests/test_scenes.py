@@ -97,3 +97,8 @@ def test_not_a_catalog_is_a_catalog_error(tmp_path: Path) -> None:
         find_scenes(_q(bad))
     with pytest.raises(CatalogError, match="does not exist"):
         find_scenes(_q(tmp_path / "missing.json"))
+
+
+def test_query_record_hides_credentials_in_the_catalog_url() -> None:
+    q = Query(catalog="https://user:secret@stac.example/api/?token=abc123")
+    assert q.to_dict()["catalog"] == "https://stac.example/api/"

@@ -59,8 +59,10 @@ class Query:
             raise InvalidDate(f"--end-date {self.end} is before --start-date {self.start}")
 
     def to_dict(self) -> dict[str, Any]:
+        from histcalc.stac_api import safe_url
+
         return {
-            "catalog": self.catalog,
+            "catalog": safe_url(self.catalog),  # no credentials or signed query strings in outputs
             "collection": self.collection,
             "start_date": self.start.isoformat() if self.start else None,
             "end_date": self.end.isoformat() if self.end else None,
@@ -269,7 +271,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _describe(query: Query) -> str:
-    parts = [f"catalog {query.catalog}"]
+    from histcalc.stac_api import safe_url
+
+    parts = [f"catalog {safe_url(query.catalog)}"]
     if query.collection:
         parts.append(f"collection {query.collection}")
     if query.start or query.end:
