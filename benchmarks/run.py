@@ -39,7 +39,7 @@ class Case:
     method: str
     workers: int
     scope: str = "full"  # "full" or "bbox"
-    rss: str = "pool"  # where the work runs: "self" (runner), "pool" (forked workers), "spark", "tool"
+    rss: str = "pool"  # where the work runs: "self" (runner), "pool" (pool workers), "spark", "tool"
 
     @property
     def key(self) -> str:
@@ -131,18 +131,9 @@ def plan_cases(workers: int, quick: bool) -> tuple[list[Case], list[str]]:
         Case("decode limit (rasterio, every block)", "decode", w),
         Case("classic (whole band + np.histogram)", "classic", w),
         Case("histcalc local engine", "histcalc_local", w),
-        *(
-            []
-            if quick
-            else [
-                Case("what-if: decode limit, GDAL_CACHEMAX=64 MB", "decode_small_cache", w),
-                Case("what-if: histcalc local + proposed patch", "histcalc_patched", w),
-            ]
-        ),
         Case("decode limit (blocks touching bbox)", "decode", w, "bbox"),
         Case("classic (whole band + np.histogram)", "classic", w, "bbox"),
         Case("histcalc local engine", "histcalc_local", w, "bbox"),
-        *([] if quick else [Case("what-if: histcalc local + proposed patch", "histcalc_patched", w, "bbox")]),
     ]
     skipped = []
     if _have_java():

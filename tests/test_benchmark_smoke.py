@@ -51,6 +51,10 @@ def test_harness_runs_in_quick_mode(tmp_path: Path) -> None:
     for key in [("decode", "full"), ("classic", "full"), ("histcalc_local", "full"), ("histcalc_local", "bbox")]:
         assert rows[key]["median_s"] and rows[key]["median_s"] > 0, key
     assert rows[("histcalc_local", "full")]["worker_peak_mb"] > 0
+    # the decode limit runs under histcalc's own GDAL settings, and says so
+    assert any("GDAL_CACHEMAX=64" in n for n in rows[("decode", "full")]["notes"]), rows[("decode", "full")]["notes"]
+    assert "gdalenv.rasterio_env" in text
+    assert not [key for key in rows if key[0] in ("histcalc_patched", "decode_small_cache")]  # no what-if rows
     for key, row in rows.items():  # every method that reports counts agrees with histcalc
         assert row["agrees"] != "NO", key
     assert not list((tmp_path / "cache" / "512px").glob(".*.tif"))  # no scratch or partial tiles left
