@@ -44,7 +44,7 @@ def run(
             _report(progress, done, len(tasks))
         return total
     try:
-        context = _pool_context()
+        context = _pool_context(any(_is_remote(t.href) for t in tasks))
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(bins, dict(gdal), on_error)
         ) as pool:
@@ -57,15 +57,22 @@ def run(
     return total
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Forkserver, not fork: workers must not share the GDAL (HTTP) connections this process opened.
+def _pool_context(remote: bool) -> multiprocessing.context.BaseContext:
+    """Fork for local files (workers start in ~0.02 s); forkserver when files are remote.
 
-    The server preloads rasterio and histcalc once, so each worker forks from a warm process
-    instead of importing them again (~0.3 s a worker).
+    Forked workers would share the GDAL (HTTP, S3) connections this process already opened for
+    the default bins, and send requests on them at once. The forkserver preloads rasterio and
+    histcalc, so its workers start warm (~0.5 s for the first pool of a process, not ~0.7 s).
     """
+    if not remote:
+        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["rasterio", "rasterio.features", "rasterio.warp", "histcalc.plan"])
     return context
+
+
+def _is_remote(href: str) -> bool:
+    return "://" in href or href.startswith("/vsi")
 
 
 def _init_worker(bins: BinSpec, gdal: dict[str, str], on_error: OnError) -> None:
