@@ -13,7 +13,6 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
-from histcalc.histogram import Histogram
 from histcalc.plan import OnError, Overrides, default_bins, plan_tasks
 from histcalc.result import JobResult
 from histcalc.scenes import Scene
@@ -65,7 +64,7 @@ def compute_histogram(
         chosen = bins or default_bins(scenes, overrides, settings)
         tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides, group_by)
         partial = spark_engine.run(tasks, chosen, settings, on_error, session)
-    result = partial.finish(hrefs, engine, time.perf_counter() - started, Histogram.empty(chosen))
+    result = partial.finish(hrefs, engine, time.perf_counter() - started, chosen)
     result = replace(result, startup_s=startup)
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",

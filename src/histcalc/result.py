@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from histcalc.histogram import Histogram
+from histcalc.bins import BinSpec
+from histcalc.histogram import Histogram, merge_all
 
 Groups = dict[str, Histogram]
 
@@ -33,7 +34,7 @@ class Partial:
             _add_groups(self.groups, other.groups), parts, self.ok | other.ok, {**self.failed, **other.failed}
         )
 
-    def finish(self, hrefs: list[str], engine: str, elapsed: float, empty: Histogram) -> JobResult:
+    def finish(self, hrefs: list[str], engine: str, elapsed: float, bins: BinSpec) -> JobResult:
         """The job's result: whole files only, each selected file either ok or failed."""
         groups = dict(self.groups)
         for href, (group, h) in self.parts.items():
@@ -44,9 +45,7 @@ class Partial:
         for href in hrefs:  # cannot happen unless an engine lost a task; never hide it
             if href not in self.ok and href not in self.failed:
                 failed[href] = "no result came back for this file"
-        total = empty
-        for h in groups.values():
-            total = total + h
+        total = merge_all(groups.values(), bins)
         return JobResult(total, dict(sorted(groups.items())), len(hrefs), ok, failed, engine, elapsed)
 
 
