@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-SCALE, OFFSET, NODATA = 0.004, -0.08, 255
+from histcalc.demo import NODATA, OFFSET, SCALE
+
 SEED_BBOX = (4.91, 51.16, 5.24, 51.27)
 Counts = np.ndarray
 

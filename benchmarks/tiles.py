@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The tile's geometry, value encoding and file names are the demo dataset's: one source for both.
+from histcalc.demo import EPSG, NODATA, OFFSET, ORIGIN, SCALE, TILE_METRES, DemoScene
+
 GENERATOR_VERSION = 1  # bump when the pixels change: cached tiles of another version are remade
-EPSG = 32631
-ORIGIN = (600000.0, 5700000.0)  # upper-left corner of tile 31UFS
-TILE_METRES = 109800.0
-SCALE, OFFSET, NODATA = 0.004, -0.08, 255
 STRIP = 512
 
 
@@ -38,7 +37,7 @@ class TileSpec:
     @property
     def name(self) -> str:
         platform = "S2A" if self.index % 2 == 0 else "S2B"
-        return f"{platform}_{self.day:%Y%m%d}T104621_31UFS_NDVI_10M_V200.tif"
+        return DemoScene(platform, self.day).file_name("NDVI_10M")
 
 
 def ensure_tiles(cache: Path, count: int, size: int, workers: int = 1) -> list[Path]:
