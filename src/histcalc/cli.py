@@ -343,7 +343,7 @@ def _progress_bar() -> Progress | None:
     if not sys.stderr.isatty():
         return None
 
-    def show(done: int, total: int) -> None:
+    def show(done: int, total: int, failed: int = 0) -> None:
         filled = round(30 * done / total)
         end = "\n" if done == total else ""
         print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} tasks", end=end, file=sys.stderr, flush=True)

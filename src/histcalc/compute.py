@@ -13,7 +13,7 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
-from histcalc.plan import OnError, Overrides, default_bins, plan_tasks
+from histcalc.plan import JobSpec, OnError, Overrides, default_bins, plan_tasks, split_parts
 from histcalc.result import JobResult
 from histcalc.scenes import Scene
 
@@ -25,7 +25,7 @@ def compute_histogram(
     bins: BinSpec | None = None,
     aoi: AOI | None = None,
     *,
-    engine: str = "spark",
+    engine: str | None = None,
     master: str | None = None,
     spark: Any = None,
     workers: int | None = None,
@@ -39,8 +39,10 @@ def compute_histogram(
 
     ``bins`` None: one bin per digital number of the (integer) data. ``engine`` "spark" uses
     ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
+    The default is Spark when a session or master is given, else the local engine.
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
     """
+    engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     settings = dict(gdalenv.capture() if gdal is None else gdal)
@@ -51,9 +53,7 @@ def compute_histogram(
     if engine == "local":
         from histcalc.engines import local
 
-        chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, workers or local.default_workers(), overrides, group_by)
-        partial = local.run(tasks, chosen, settings, on_error, workers, progress)
+        cores = workers or local.default_workers()
     else:
         from histcalc.engines import spark as spark_engine
 
@@ -61,10 +61,25 @@ def compute_histogram(
         startup = time.perf_counter() - started
         started += startup  # the job's time excludes the session start (logged on its own)
         log.info("spark session ready in %.1f s (master %s)", startup, session.sparkContext.master)
-        chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides, group_by)
-        partial = spark_engine.run(tasks, chosen, settings, on_error, session)
-    result = partial.finish(hrefs, engine, time.perf_counter() - started, chosen)
+        cores = spark_engine.parallelism(session)
+    parts = split_parts(len(scenes), cores)
+    tasks = plan_tasks(scenes, parts, overrides, group_by)
+    job = JobSpec(
+        bins or default_bins(scenes, overrides, settings),
+        aoi,
+        overrides.band,
+        parts,
+        overrides.mask_values,
+        overrides.all_touched,
+        settings,
+        on_error,
+    )
+    if engine == "local":
+        remote = any(local.is_remote(h) for h in hrefs)
+        partial = local.run(tasks, job, len(tasks), workers, progress, remote)
+    else:
+        partial = spark_engine.run(tasks, job, session, progress)
+    result = partial.finish(hrefs, len(tasks), engine, time.perf_counter() - started, job.bins, group_by is not None)
     result = replace(result, startup_s=startup)
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
