@@ -6,16 +6,28 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from histcalc import gdalenv
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
-from histcalc.plan import JobSpec, OnError, Overrides, default_bins, plan_tasks, split_parts
+from histcalc.plan import (
+    JobSpec,
+    OnError,
+    Overrides,
+    check_zonal,
+    default_bins,
+    plan_tasks,
+    plan_zones,
+    split_parts,
+)
 from histcalc.result import JobResult
 from histcalc.scenes import Scene
+
+if TYPE_CHECKING:
+    from histcalc.zones import Zones
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,7 @@ def compute_histogram(
     gdal: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     group_by: str | None = None,
+    zones: Zones | None = None,
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
@@ -41,6 +54,8 @@ def compute_histogram(
     ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
     The default is Spark when a session or master is given, else the local engine.
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
+    ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
+    ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
     """
     engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
@@ -62,8 +77,12 @@ def compute_histogram(
         started += startup  # the job's time excludes the session start (logged on its own)
         log.info("spark session ready in %.1f s (master %s)", startup, session.sparkContext.master)
         cores = spark_engine.parallelism(session)
-    parts = split_parts(len(scenes), cores)
+    parts = 1 if zones is not None else split_parts(len(scenes), cores)
     tasks = plan_tasks(scenes, parts, overrides, group_by)
+    subsets = None
+    if zones is not None:
+        check_zonal(scenes, overrides, settings)
+        tasks, subsets = plan_zones(tasks, zones, settings)
     job = JobSpec(
         bins or default_bins(scenes, overrides, settings),
         aoi,
@@ -73,6 +92,7 @@ def compute_histogram(
         overrides.all_touched,
         settings,
         on_error,
+        subsets,
     )
     if engine == "local":
         remote = any(local.is_remote(h) for h in hrefs)
@@ -80,7 +100,7 @@ def compute_histogram(
     else:
         partial = spark_engine.run(tasks, job, session, progress)
     result = partial.finish(hrefs, len(tasks), engine, time.perf_counter() - started, job.bins, group_by is not None)
-    result = replace(result, startup_s=startup)
+    result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,

@@ -12,14 +12,17 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.errors import CatalogError, HistcalcError, RasterReadError, UsageError
-from histcalc.raster import ReadSpec, histogram_of, inspect
+from histcalc.raster import RasterInfo, ReadSpec, histogram_of, inspect, zonal_histogram_of
 from histcalc.result import Partial
 from histcalc.scenes import Scene
+
+if TYPE_CHECKING:
+    from histcalc.zones import Zones, ZoneSubset
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Task:
     nodata: float | None = None
     mask_href: str | None = None
     part: int = 0
+    zone_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class JobSpec:
     all_touched: bool = False
     gdal: Mapping[str, str] = field(default_factory=dict)
     on_error: OnError = "skip"
+    zone_subsets: Mapping[str, ZoneSubset] | None = None
+    """Zonal jobs: the zones of each raster grid, by key (tasks name theirs by ``Task.zone_key``)."""
 
     def read_spec(self, task: Task) -> ReadSpec:
         return ReadSpec(
@@ -118,6 +124,29 @@ def plan_tasks(
     return tasks
 
 
+def plan_zones(tasks: list[Task], zones: Zones, gdal: Mapping[str, str]) -> tuple[list[Task], dict[str, ZoneSubset]]:
+    """Each task's zones: the subset of ``zones`` that meets its file, shared by every file of the same grid.
+
+    Reads each file's header (CRS and bounds) on the driver; a file whose header cannot be read keeps
+    no zones and fails by name when its task reads it.
+    """
+    from histcalc.raster import grid_of
+
+    subsets: dict[str, ZoneSubset] = {}
+    planned = []
+    for task in tasks:
+        try:
+            crs, bounds = grid_of(task.href, gdal)
+        except RasterReadError:
+            planned.append(task)
+            continue
+        subset = zones.for_raster(crs, bounds)
+        subsets.setdefault(subset.key, subset)
+        planned.append(replace(task, zone_key=subset.key))
+    log.info("zones: %d grid(s) for %d file(s)", len(subsets), len(planned))
+    return planned, subsets
+
+
 def group_key(scene: Scene, group_by: str | None) -> str:
     """The group a scene counts into: its day, month, year, tile or item id ("" without grouping)."""
     if group_by is None:
@@ -142,37 +171,60 @@ def _mask_href(scene: Scene, asset: str | None) -> str | None:
     return scene.extra_hrefs[asset]
 
 
+def first_header(scenes: Sequence[Scene], band: int, gdal: Mapping[str, str]) -> tuple[Scene, RasterInfo]:
+    """The first scene whose header can be read, and that header."""
+    for scene in scenes:
+        try:
+            return scene, inspect(scene.href, band, gdal)
+        except RasterReadError as exc:
+            log.warning("cannot read header of %s (%s); trying the next file", scene.href, exc)
+    raise RasterReadError("no selected file could be opened to learn its data type; give --range LO,HI")
+
+
 def default_bins(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> BinSpec:
     """One bin per digital number of the first readable file's integer dtype, in physical units."""
     from histcalc.bins import dn_limits
     from histcalc.errors import InvalidBins
 
-    for scene in scenes:
-        try:
-            info = inspect(scene.href, overrides.band, gdal)
-        except RasterReadError as exc:
-            log.warning("cannot read header of %s (%s); trying the next file for default bins", scene.href, exc)
-            continue
-        scale = _first(overrides.scale, scene.scale, info.scale)
-        offset = _first(overrides.offset, scene.offset, info.offset)
-        try:
-            dn_limits(info.dtype)
-        except InvalidBins as exc:
-            raise InvalidBins(f"{info.dtype} data has no default bins: give --range LO,HI (and --bins N)") from exc
-        return BinSpec.per_digital_number(info.dtype, scale or 1.0, offset or 0.0)
-    raise RasterReadError("no selected file could be opened to choose default bins; give --range LO,HI")
+    scene, info = first_header(scenes, overrides.band, gdal)
+    scale = _first(overrides.scale, scene.scale, info.scale)
+    offset = _first(overrides.offset, scene.offset, info.offset)
+    try:
+        dn_limits(info.dtype)
+    except InvalidBins as exc:
+        raise InvalidBins(f"{info.dtype} data has no default bins: give --range LO,HI (and --bins N)") from exc
+    return BinSpec.per_digital_number(info.dtype, scale or 1.0, offset or 0.0)
+
+
+def check_zonal(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> None:
+    """Zonal counts go by digital number: the data must be 8- or 16-bit integers."""
+    from histcalc.bins import dn_limits
+    from histcalc.errors import InvalidBins
+
+    _, info = first_header(scenes, overrides.band, gdal)
+    try:
+        dn_limits(info.dtype)
+    except InvalidBins as exc:
+        raise UsageError(f"zonal histograms need 8- or 16-bit integer data, the files hold {info.dtype}") from exc
 
 
 def run_task(task: Task, job: JobSpec) -> Partial:
     """Count one task; under ``skip`` a failing file becomes a named failure instead of an error."""
     try:
-        histogram = histogram_of(task.href, job.bins, job.read_spec(task), job.gdal)
+        if job.zone_subsets is None:
+            histogram = histogram_of(task.href, job.bins, job.read_spec(task), job.gdal)
+            return Partial.of_task(task.href, {("", task.group): histogram}, split=job.parts > 1)
+        if task.zone_key is None:  # its header could not be read when zones were planned
+            histogram_of(task.href, job.bins, job.read_spec(task), job.gdal)  # fails again, with the reason
+            raise RasterReadError(f"{task.href}: its header could not be read when the zones were planned")
+        subset = job.zone_subsets[task.zone_key]
+        histogram, table = zonal_histogram_of(task.href, job.bins, job.read_spec(task), subset, job.gdal)
     except HistcalcError as exc:
         if job.on_error == "fail":
             raise
         log.warning("failed: %s", exc)
         return Partial.of_failure(task.href, str(exc).removeprefix(f"{task.href}: "))
-    return Partial.of_task(task.href, {("", task.group): histogram}, split=job.parts > 1)
+    return Partial.of_task(task.href, {("", task.group): histogram}, False, {task.group: table})
 
 
 def run_tasks(tasks: Iterable[Task], job: JobSpec) -> Partial:

@@ -15,12 +15,13 @@ that failed in one part contributes nothing rather than part of its pixels.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from histcalc.bins import BinSpec
 from histcalc.errors import EngineError
 from histcalc.histogram import Histogram, merge_all
+from histcalc.zonal import ZoneSum, ZoneTable, concat
 
 Key = tuple[str, str]
 """(zone, group): "" when the job has no zones / no grouping."""
@@ -32,7 +33,7 @@ Keyed = dict[Key, Histogram]
 class Partial:
     """A mutable, reducible share of the job: histograms per key, file parts, failures, tasks counted."""
 
-    __slots__ = ("failed", "histograms", "parts", "tasks")
+    __slots__ = ("failed", "histograms", "parts", "tasks", "zonal")
 
     def __init__(
         self,
@@ -41,18 +42,24 @@ class Partial:
         parts: dict[str, Keyed] | None = None,
         failed: dict[str, str] | None = None,
         tasks: int = 0,
+        zonal: dict[str, ZoneSum] | None = None,
     ) -> None:
         self.histograms: Keyed = histograms if histograms is not None else {}
         self.parts: dict[str, Keyed] = parts if parts is not None else {}
         self.failed: dict[str, str] = failed if failed is not None else {}
         self.tasks = tasks
+        self.zonal: dict[str, ZoneSum] = zonal if zonal is not None else {}
 
     @classmethod
-    def of_task(cls, href: str, histograms: Keyed, split: bool) -> Partial:
-        """One task's counts: whole-file counts go straight to the keys, a part is kept by file."""
+    def of_task(cls, href: str, histograms: Keyed, split: bool, zones: dict[str, ZoneTable] | None = None) -> Partial:
+        """One task's counts: whole-file counts go straight to the keys, a part is kept by file.
+
+        ``zones``: per-zone tables by group (zonal jobs never split a file into parts).
+        """
+        zonal = {group: ZoneSum(table) for group, table in (zones or {}).items()}
         if split:
-            return cls(parts={href: histograms}, tasks=1)
-        return cls(histograms, tasks=1)
+            return cls(parts={href: histograms}, tasks=1, zonal=zonal)
+        return cls(histograms, tasks=1, zonal=zonal)
 
     @classmethod
     def of_failure(cls, href: str, reason: str) -> Partial:
@@ -65,6 +72,11 @@ class Partial:
             _merge_keyed(self.parts.setdefault(href, {}), keyed)
         self.failed.update(other.failed)
         self.tasks += other.tasks
+        for group, zone_sum in other.zonal.items():
+            if group in self.zonal:
+                self.zonal[group].merge(zone_sum)
+            else:
+                self.zonal[group] = zone_sum
         return self
 
     def records(self) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -74,6 +86,8 @@ class Partial:
         for href, keyed in self.parts.items():
             for key, h in keyed.items():
                 yield ("p", href, *key), h
+        for group, zone_sum in self.zonal.items():
+            yield ("z", group), zone_sum.table()
         yield ("f",), (self.failed, self.tasks)
 
     @classmethod
@@ -99,13 +113,16 @@ class Partial:
         groups = {group: h for (_zone, group), h in sorted(keyed.items())}
         total = merge_all(groups.values(), bins)
         named = groups if grouped else {}
-        return JobResult(total, named, len(hrefs), ok, failed, engine, elapsed)
+        zone_tables = {group: zone_sum.table() for group, zone_sum in sorted(self.zonal.items())}
+        return JobResult(total, named, len(hrefs), ok, failed, engine, elapsed, zone_tables=zone_tables)
 
 
 def merge_records(a: Any, b: Any) -> Any:
     """Add two values of the same record key (see :meth:`Partial.records`)."""
     if isinstance(a, Histogram):
         return a + b
+    if isinstance(a, ZoneTable):
+        return concat([a, b]).compacted()
     failed_a, tasks_a = a
     failed_b, tasks_b = b
     return ({**failed_a, **failed_b}, tasks_a + tasks_b)
@@ -117,6 +134,8 @@ def _record_partial(rkey: tuple[Any, ...], value: Any) -> Partial:
         return Partial({(rkey[1], rkey[2]): value})
     if kind == "p":
         return Partial(parts={rkey[1]: {(rkey[2], rkey[3]): value}})
+    if kind == "z":
+        return Partial(zonal={rkey[1]: ZoneSum(value)})
     failed, tasks = value
     return Partial(failed=dict(failed), tasks=tasks)
 
@@ -139,6 +158,9 @@ class JobResult:
     engine: str
     elapsed_s: float
     startup_s: float = 0.0
+    zone_tables: dict[str, ZoneTable] = field(default_factory=dict)
+    """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
+    zone_ids: list[str] = field(default_factory=list)
 
     def files_dict(self) -> dict[str, Any]:
         return {
