@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from histcalc import kernel
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
-from histcalc.histogram import Histogram
+from histcalc.histogram import Histogram, Moments
 
-_COUNT_SLICE = 1 << 16
 # Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
 _BAND_PIXELS = 8 * 1024 * 1024
 
@@ -119,8 +119,8 @@ def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | No
             inside = None
             if geometry is not None:
                 inside = _inside(geometry, src.window_transform(window), data.shape, spec.all_touched)
-            clear = None if quality is None else ~np.isin(quality.read(1, window=window), spec.mask_values)
-            counter.add(data, inside, valid, clear)
+            classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
+            counter.add(data, inside, valid, classes)
     return counter.result()
 
 
@@ -139,18 +139,12 @@ def _quality_grid(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> I
             yield vrt
 
 
-def _and(a: npt.NDArray[np.bool_] | None, b: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_] | None:
-    """Logical and of optional masks (None means all True)."""
-    if a is None:
-        return b
-    return a if b is None else a & b
-
-
 class _Counter:
     """Accumulates one task's counts: by digital number for integers, by bin for floats.
 
     Every pixel inside the AOI lands in exactly one tally, checked in :meth:`result`: nodata
     (nodata value, NaN, mask band) first, then masked (quality mask), then counted/below/above.
+    The counting itself is :mod:`histcalc.kernel`'s (one pass, no copies of the block).
     """
 
     def __init__(self, bins: BinSpec, scale: float, offset: float, nodata: float | None, dtype: str) -> None:
@@ -158,8 +152,12 @@ class _Counter:
         self.integer = np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize <= 2
         self.lo = dn_limits(dtype)[0] if self.integer else 0
         size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
-        self.dn_counts = np.zeros(size, dtype=np.int64)
-        self.floats = Histogram.empty(bins)
+        # one row per interleaved sub-histogram (kernel.dn_ways), summed in result()
+        self.dn_counts = np.zeros((kernel.dn_ways(np.dtype(dtype)), size), dtype=np.int64)
+        self.nodata_dn = int(nodata) if nodata is not None and _is_dn(nodata, self.lo, size) else None
+        self.edges = bins.array
+        self.float_counts = np.zeros(bins.count, dtype=np.int64)
+        self.floats = kernel.FloatTallies()
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
@@ -168,38 +166,23 @@ class _Counter:
         self,
         data: npt.NDArray[Any],
         inside: npt.NDArray[np.bool_] | None,
-        valid: npt.NDArray[np.bool_] | None,
-        clear: npt.NDArray[np.bool_] | None = None,
+        valid: npt.NDArray[Any] | None,
+        quality: kernel.Quality | None = None,
     ) -> None:
-        """Count ``data`` ``inside`` the AOI: not ``valid`` is nodata, not ``clear`` is masked."""
-        self.pixels += data.size if inside is None else int(inside.sum())
-        if valid is not None:
-            self.nodata_pixels += int((~valid if inside is None else inside & ~valid).sum())
-        keep = _and(inside, valid)
-        if clear is not None:
-            dropped = data[_and(keep, ~clear)] if keep is not None else data[~clear]
-            nodata_there = int(self._is_nodata(dropped).sum())
-            self.nodata_pixels += nodata_there
-            self.masked_pixels += dropped.size - nodata_there
-            keep = _and(keep, clear)
-        values = (data if keep is None else data[keep]).ravel()
-        if self.integer:
-            # bincount copies its input to intp: on cache-sized slices that copy stays in cache,
-            # which makes counting ~2x faster than on a whole band (benchmarks/README.md).
-            for start in range(0, values.size, _COUNT_SLICE):
-                part = values[start : start + _COUNT_SLICE]
-                dns = part if self.lo == 0 else part.astype(np.int32) - self.lo
-                self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
-            return
-        missing = self._is_nodata(values)
-        self.nodata_pixels += int(missing.sum())
-        self.floats = self.floats + Histogram.of_values(self._physical(values[~missing]), self.bins)
+        """Count ``data`` ``inside`` the AOI: not ``valid`` (mask band) is nodata, dropped ``quality`` classes masked.
 
-    def _is_nodata(self, values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-        missing = np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, dtype=bool)
-        if self.nodata is not None and not math.isnan(self.nodata):
-            missing |= values == self.nodata
-        return missing
+        ``valid`` is a mask band as read (0 = masked) or a boolean array.
+        """
+        if self.integer:
+            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality)
+            self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
+            self.masked_pixels += t.masked
+            return
+        f = kernel.count_float(
+            data, self.edges, self.float_counts, self.scale, self.offset, self.nodata, inside, valid, quality
+        )
+        self.floats += f
+        self.pixels += f.pixels
 
     def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         values = raw.astype(np.float64)
@@ -209,15 +192,20 @@ class _Counter:
 
     def result(self) -> Histogram:
         """This task's histogram, after checking that it accounts for every pixel inside the AOI."""
-        h, nodata = self.floats, self.nodata_pixels
         if self.integer:
-            dn_counts = self.dn_counts.copy()
-            if self.nodata is not None and _is_dn(self.nodata, self.lo, dn_counts.size):
-                nodata += int(dn_counts[int(self.nodata) - self.lo])
-                dn_counts[int(self.nodata) - self.lo] = 0
+            dn_counts, nodata = self.dn_counts.sum(axis=0), self.nodata_pixels
+            if self.nodata_dn is not None:
+                nodata += int(dn_counts[self.nodata_dn - self.lo])
+                dn_counts[self.nodata_dn - self.lo] = 0
             seen = np.flatnonzero(dn_counts)
             h = Histogram.of_weighted(self._physical(seen + self.lo), dn_counts[seen], self.bins)
-        h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
+            h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
+        else:
+            f = self.floats
+            moments = Moments(f.n, f.mean, f.m2) if f.n else Moments()
+            h = Histogram(
+                self.bins, self.float_counts.copy(), f.below, f.above, f.nodata, f.masked, moments, f.vmin, f.vmax
+            )
         if h.pixels != self.pixels:
             raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
         return h
@@ -227,13 +215,16 @@ def _is_dn(value: float, lo: int, size: int) -> bool:
     return float(value).is_integer() and lo <= value < lo + size
 
 
-def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.bool_] | None:
-    """Pixels not masked by an internal mask or alpha band; nodata values are handled by the counter."""
+def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.uint8] | None:
+    """Non-zero where not masked by an internal mask or alpha band (nodata values are the counter's).
+
+    GDAL's 0/255 mask goes to the kernel as it is read: no boolean copy.
+    """
     from rasterio.enums import MaskFlags
 
     flags = src.mask_flag_enums[band - 1]
     if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
-        mask: npt.NDArray[np.bool_] = src.read_masks(band, window=window) != 0
+        mask: npt.NDArray[np.uint8] = src.read_masks(band, window=window)
         return mask
     return None
 
