@@ -1,0 +1,282 @@
+"""Zones for zonal histograms: read once on the driver, indexed, and cut per raster into small picklable subsets.
+
+``load_zones`` reads a vector file (GeoJSON, GeoPackage, Shapefile, GeoParquet: anything GDAL/OGR reads) with
+pyogrio, repairs what it can and reports the rest per zone by id: every zone of the input is kept, an empty
+or unusable geometry simply counts no pixel. ``Zones.for_raster`` picks the zones that intersect a raster's
+footprint with an STRtree built once, moves them into the raster's CRS (densified first, so straight edges
+stay faithful across projections) and packs them as flat coordinate arrays: a ``ZoneSubset`` that ships to a
+Spark task in one pickle and that ``histcalc.labels`` turns into label layers without touching shapely.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from histcalc.errors import InvalidZones
+
+log = logging.getLogger(__name__)
+
+# Longest edge kept before reprojecting, in the zone CRS's units: parcel edges hardly change, and a
+# 1 km segment bends by millimetres between neighbouring UTM zones.
+_DENSIFY_METRES = 1000.0
+_DENSIFY_DEGREES = 0.01
+_FOOTPRINT_POINTS_PER_EDGE = 64
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+@dataclass(frozen=True)
+class ZoneProblem:
+    """Something wrong with one input zone; the zone is kept (repaired, or empty and counting nothing)."""
+
+    zone_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"zone {self.zone_id!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ZoneSubset:
+    """The zones that intersect one raster, in the raster's CRS, as flat arrays (cheap to pickle and to scan).
+
+    Zone ``k`` of the subset (label value ``k + 1``) is zone ``indices[k]`` of the ``Zones`` it came from. Its
+    polygons are ``part_offsets[k]:part_offsets[k+1]`` (indices into ``ring_offsets``), each polygon's rings
+    are ``ring_offsets[p]:ring_offsets[p+1]`` (indices into the closed rings' ``coords``), exterior first.
+    """
+
+    crs: str
+    indices: npt.NDArray[np.int64]
+    coords: npt.NDArray[np.float64]
+    ring_offsets: npt.NDArray[np.int64]
+    polygon_offsets: npt.NDArray[np.int64]
+    part_offsets: npt.NDArray[np.int64]
+    bounds: npt.NDArray[np.float64]
+    key: str = field(default="")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def geometries(self) -> npt.NDArray[np.object_]:
+        """The subset's zones as shapely (multi)polygons in the raster CRS (for all_touched, tests, debugging)."""
+        import shapely
+
+        if len(self) == 0:
+            return np.empty(0, dtype=object)
+        offsets = (self.ring_offsets, self.polygon_offsets, self.part_offsets)
+        geoms: npt.NDArray[np.object_] = shapely.from_ragged_array(
+            shapely.GeometryType.MULTIPOLYGON, self.coords, offsets
+        )
+        return geoms
+
+
+class Zones:
+    """All input zones: ids (strings, unique), polygonal geometries (shapely array), CRS, problems found."""
+
+    def __init__(self, ids: list[str], geometries: npt.NDArray[np.object_], crs: str, problems: list[ZoneProblem]):
+        import shapely
+
+        self.ids = ids
+        self.geometries = geometries
+        self.crs = crs
+        self.problems = problems
+        self._tree: shapely.STRtree | None = None
+        self._subsets: dict[tuple[str, tuple[float, ...]], ZoneSubset] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def tree(self) -> Any:
+        """An STRtree over every zone, built on first use."""
+        import shapely
+
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geometries)
+        return self._tree
+
+    def for_raster(self, crs: Any, bounds: tuple[float, float, float, float]) -> ZoneSubset:
+        """The zones intersecting a raster footprint ``bounds`` (left, bottom, right, top in ``crs``), in ``crs``.
+
+        Memoised by (crs, bounds): every date of a tile grid gets the same subset object (and the same ``key``,
+        so label caches keyed by it hit across files).
+        """
+        from pyproj import CRS
+
+        target = CRS.from_user_input(crs)
+        memo_key = (target.to_wkt(), tuple(float(b) for b in bounds))
+        if memo_key not in self._subsets:
+            self._subsets[memo_key] = self._subset(target, memo_key[1])
+        return self._subsets[memo_key]
+
+    def _subset(self, target: Any, bounds: tuple[float, ...]) -> ZoneSubset:
+        import shapely
+        from pyproj import CRS
+
+        source = CRS.from_user_input(self.crs)
+        footprint = shapely.segmentize(shapely.box(*bounds), max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 64)
+        same = source == target
+        if not same:
+            footprint = _reproject(footprint, target, source)
+        hits = np.sort(self.tree.query(footprint, predicate="intersects")).astype(np.int64)
+        geoms = self.geometries[hits]
+        if not same:
+            step = _DENSIFY_DEGREES if source.is_geographic else _DENSIFY_METRES
+            geoms = _reproject(shapely.segmentize(geoms, step), source, target)
+        subset = pack(geoms, hits, target.to_string())
+        log.debug("zones: %d of %d intersect the raster footprint %s", len(hits), len(self), bounds)
+        return subset
+
+
+def pack(geoms: npt.NDArray[np.object_], indices: npt.NDArray[np.int64], crs: str) -> ZoneSubset:
+    """Flatten polygonal geometries into a ``ZoneSubset`` (empty ones keep their place with no rings)."""
+    import hashlib
+
+    import shapely
+
+    if len(geoms):
+        kind, coords, offsets = shapely.to_ragged_array(geoms)
+        # Polygons only come back with two offset arrays; mixed with MultiPolygons, with three.
+        rings, polygons, parts = offsets if kind == shapely.GeometryType.MULTIPOLYGON else (*offsets, None)
+        parts = np.arange(len(geoms) + 1) if parts is None else parts
+    else:
+        coords = np.empty((0, 2))
+        rings = polygons = parts = np.zeros(1, dtype=np.int64)
+    bounds = shapely.bounds(geoms).reshape(-1, 4) if len(geoms) else np.empty((0, 4))
+    digest = hashlib.sha1(crs.encode())
+    for array in (indices, coords):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return ZoneSubset(
+        crs=crs,
+        indices=np.asarray(indices, dtype=np.int64),
+        coords=np.ascontiguousarray(coords, dtype=np.float64),
+        ring_offsets=np.asarray(rings, dtype=np.int64),
+        polygon_offsets=np.asarray(polygons, dtype=np.int64),
+        part_offsets=np.asarray(parts, dtype=np.int64),
+        bounds=np.asarray(bounds, dtype=np.float64),
+        key=digest.hexdigest(),
+    )
+
+
+def load_zones(path: str | Path, id_field: str | None = None, layer: str | int | None = None) -> Zones:
+    """Read zones from any OGR vector file; ids from ``id_field``, else the feature id (FID), else the index."""
+    import pyogrio
+    import shapely
+    from pyogrio import raw
+
+    try:
+        info = pyogrio.read_info(str(path), layer=layer)
+    except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError, with GDAL's message
+        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
+    fields = [str(f) for f in info["fields"]]
+    column = _id_column(id_field, fields, str(info.get("driver", "")), path)
+    try:
+        _, fids, wkb, values = raw.read(
+            str(path), layer=layer, columns=[column] if column else [], return_fids=True, force_2d=True
+        )
+    except Exception as exc:
+        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
+    if info["crs"] is None:
+        raise InvalidZones(f"zones file {path} declares no CRS (add one, e.g. with ogr2ogr -a_srs EPSG:4326)")
+    ids = _ids(values[0] if column else fids, column, path)
+    geoms, problems = _polygonal(shapely.from_wkb(wkb, on_invalid="ignore"), ids)
+    for problem in problems:
+        log.warning("%s", problem)
+    log.info("zones: %d read from %s (%s), %d with problems", len(ids), path, info["crs"], len(problems))
+    return Zones(ids, geoms, str(info["crs"]), problems)
+
+
+def _id_column(id_field: str | None, fields: list[str], driver: str, path: str | Path) -> str | None:
+    if id_field is not None:
+        if id_field not in fields:
+            raise InvalidZones(f"--zone-id {id_field!r} is not a field of {path} (fields: {', '.join(fields)})")
+        return id_field
+    # GDAL's GeoJSON driver turns string feature ids into an "id" field (integer ids become the FID).
+    if driver.startswith("GeoJSON") and "id" in fields:
+        return "id"
+    return None
+
+
+def _ids(values: Any, column: str | None, path: str | Path) -> list[str]:
+    if values is None:
+        raise InvalidZones(f"{path} has no feature ids: name an id field with --zone-id")
+    ids = [_id_text(v) for v in np.asarray(values, dtype=object)]
+    missing = [i for i, v in enumerate(ids) if v is None]
+    if missing:
+        where = ", ".join(str(i) for i in missing[:5])
+        raise InvalidZones(f"zone id field {column!r} is empty for {len(missing)} feature(s) of {path} (at {where})")
+    duplicates = [k for k, n in Counter(ids).items() if n > 1]
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:10]) + (" ..." if len(duplicates) > 10 else "")
+        raise InvalidZones(f"{len(duplicates)} duplicate zone id(s) in {path}: {shown}")
+    return [str(i) for i in ids]
+
+
+def _id_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # an integer field read with nulls comes back as float
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _polygonal(geoms: npt.NDArray[np.object_], ids: list[str]) -> tuple[npt.NDArray[np.object_], list[ZoneProblem]]:
+    """Every geometry as a valid (multi)polygon, possibly empty; what had to change is reported per zone."""
+    import shapely
+
+    out = np.empty(len(geoms), dtype=object)
+    problems: list[ZoneProblem] = []
+    empty = shapely.from_wkt("POLYGON EMPTY")
+    valid = shapely.is_valid(geoms)
+    for i, geom in enumerate(geoms):
+        if geom is None or shapely.is_empty(geom):
+            problems.append(ZoneProblem(ids[i], "no geometry: the zone counts no pixel"))
+            out[i] = empty
+        elif valid[i] and geom.geom_type in _POLYGONAL:
+            out[i] = geom
+        else:
+            out[i], message = _repair(geom, bool(valid[i]))
+            problems.append(ZoneProblem(ids[i], message))
+    return out, problems
+
+
+def _repair(geom: Any, valid: bool) -> tuple[Any, str]:
+    import shapely
+
+    reason = "" if valid else shapely.is_valid_reason(geom)
+    fixed = geom if valid else shapely.make_valid(geom)
+    parts = shapely.get_parts(shapely.get_parts(fixed))
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    kind = geom.geom_type
+    if not polygons:
+        what = f"invalid geometry ({reason})" if reason else f"{kind} is not polygonal"
+        return shapely.from_wkt("POLYGON EMPTY"), f"{what}: the zone counts no pixel"
+    repaired = shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
+    if reason:
+        return repaired, f"invalid geometry ({reason}) repaired with make_valid, polygonal parts kept"
+    return repaired, f"{kind}: only its polygonal parts are kept"
+
+
+def _reproject(geoms: Any, source: Any, target: Any) -> Any:
+    import shapely
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+
+    def move(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, move)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
