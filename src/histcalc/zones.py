@@ -165,31 +165,63 @@ def pack(geoms: npt.NDArray[np.object_], indices: npt.NDArray[np.int64], crs: st
 
 
 def load_zones(path: str | Path, id_field: str | None = None, layer: str | int | None = None) -> Zones:
-    """Read zones from any OGR vector file; ids from ``id_field``, else the feature id (FID), else the index."""
+    """Read zones from a vector file; ids from ``id_field``, else the feature id (FID), else the index.
+
+    OGR formats (GeoJSON, GeoPackage, Shapefile, FlatGeobuf ...) are read with pyogrio; GeoParquet with
+    geopandas (pyogrio's wheels carry no Parquet driver), the ``parquet`` extra.
+    """
+    reader = _read_geoparquet if str(path).lower().endswith((".parquet", ".geoparquet")) else _read_ogr
+    crs, id_values, column, geoms = reader(path, id_field, layer)
+    if crs is None:
+        raise InvalidZones(f"zones file {path} declares no CRS (add one, e.g. with ogr2ogr -a_srs EPSG:4326)")
+    ids = _ids(id_values, column, path)
+    geoms, problems = _polygonal(geoms, ids)
+    for problem in problems:
+        log.warning("%s", problem)
+    log.info("zones: %d read from %s (%s), %d with problems", len(ids), path, crs, len(problems))
+    return Zones(ids, geoms, crs, problems)
+
+
+_Read = tuple[str | None, Any, str | None, npt.NDArray[np.object_]]
+
+
+def _read_ogr(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:
     import pyogrio
     import shapely
     from pyogrio import raw
 
     try:
         info = pyogrio.read_info(str(path), layer=layer)
-    except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError, with GDAL's message
-        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
-    fields = [str(f) for f in info["fields"]]
-    column = _id_column(id_field, fields, str(info.get("driver", "")), path)
-    try:
+        column = _id_column(id_field, [str(f) for f in info["fields"]], str(info.get("driver", "")), path)
         _, fids, wkb, values = raw.read(
             str(path), layer=layer, columns=[column] if column else [], return_fids=True, force_2d=True
         )
-    except Exception as exc:
+    except InvalidZones:
+        raise
+    except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError, with GDAL's message
         raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
-    if info["crs"] is None:
-        raise InvalidZones(f"zones file {path} declares no CRS (add one, e.g. with ogr2ogr -a_srs EPSG:4326)")
-    ids = _ids(values[0] if column else fids, column, path)
-    geoms, problems = _polygonal(shapely.from_wkb(wkb, on_invalid="ignore"), ids)
-    for problem in problems:
-        log.warning("%s", problem)
-    log.info("zones: %d read from %s (%s), %d with problems", len(ids), path, info["crs"], len(problems))
-    return Zones(ids, geoms, str(info["crs"]), problems)
+    crs = None if info["crs"] is None else str(info["crs"])
+    return crs, values[0] if column else fids, column, shapely.from_wkb(wkb, on_invalid="ignore")
+
+
+def _read_geoparquet(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:
+    import shapely
+
+    try:
+        import geopandas
+    except ImportError:
+        raise InvalidZones("reading GeoParquet zones needs geopandas: pip install 'histcalc[parquet]'") from None
+    if layer is not None:
+        raise InvalidZones(f"--zones-layer: a GeoParquet file has one layer ({path})")
+    try:
+        frame = geopandas.read_parquet(str(path))
+    except Exception as exc:  # file missing, not Parquet, or no GeoParquet metadata
+        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
+    column = _id_column(id_field, [str(c) for c in frame.columns], "Parquet", path)
+    values = frame[column].to_numpy(dtype=object) if column else frame.index.to_numpy(dtype=object)
+    crs = None if frame.crs is None else str(frame.crs.to_string())
+    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
+    return crs, values, column, geoms
 
 
 def _id_column(id_field: str | None, fields: list[str], driver: str, path: str | Path) -> str | None:
