@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc.errors import UsageError
+from histcalc.errors import AccountingError, UsageError
 from histcalc.zones import ZoneSubset
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,11 @@ def label_layers(
     if all_touched:
         return _touched_layers(subset, window_transform, shape, window_bounds)
     rows, zone, start, stop = _spans(_edges(subset), subset.bounds, (a, c, e, f), shape, window_bounds)
+    if len(rows) == 0:
+        return []
+    single = _single_layer(rows, zone, start, stop, shape)
+    if single is not None:
+        return [single]
     layers = _layers(rows, zone, start, stop, shape, len(subset))
     return _fill(rows, zone, start, stop, layers, shape)
 
@@ -100,14 +105,56 @@ def _spans(
     rows = first[edge] + np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
     slope = (px1 - px0) / (py1 - py0)
     x = px0[edge] + (rows + 0.5 - py0[edge]) * slope[edge]
-    zone = zone[edge]
-    order = np.lexsort((x, rows, zone))
-    x, rows, zone = x[order], rows[order], zone[order]
-    # Consecutive crossings of one (zone, row) pair up: enter, leave (closed rings cross a line evenly often).
-    start = np.clip(np.ceil(x[0::2] - 0.5), 0, width).astype(np.int64)
-    stop = np.clip(np.ceil(x[1::2] - 0.5), 0, width).astype(np.int64)
+    # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
+    # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
+    # sorting x would (ties between columns cannot change which centres are inside).
+    column = np.clip(np.ceil(x - 0.5), 0, width).astype(np.int64)
+    keys = (zone[edge] * height + rows) * (width + 1) + column
+    keys.sort(kind="stable")  # runs already sorted (edges in zone order, rows ascending): timsort merges them
+    enter, leave = keys[0::2], keys[1::2]
+    line = enter // (width + 1)
+    if not np.array_equal(line, leave // (width + 1)):  # a ring that is not closed, or a bug: never guess
+        raise AccountingError("zone labels: polygon edges do not cross pixel rows in pairs")
+    start, stop = enter - line * (width + 1), leave - line * (width + 1)
     nonempty = stop > start
-    return rows[0::2][nonempty], zone[0::2][nonempty], start[nonempty], stop[nonempty]
+    line, start, stop = line[nonempty], start[nonempty], stop[nonempty]
+    return line % height, line // height, start, stop
+
+
+def _single_layer(
+    rows: npt.NDArray[np.int64],
+    zone: npt.NDArray[np.int64],
+    start: npt.NDArray[np.int64],
+    stop: npt.NDArray[np.int64],
+    shape: tuple[int, int],
+) -> Labels | None:
+    """All zones in one layer, or None when two of them share a pixel centre (overlapping zones).
+
+    Every label is >= 1, so a pixel covered twice is still non-zero but counted once: the labelled pixels fall
+    short of the runs' total length exactly when some pixel is covered more than once.
+    """
+    labels = _burn(rows, start, stop, (zone + 1).astype(np.int32), shape)
+    if np.count_nonzero(labels) != int((stop - start).sum()):
+        return None
+    return labels
+
+
+def _burn(
+    rows: npt.NDArray[np.int64],
+    start: npt.NDArray[np.int64],
+    stop: npt.NDArray[np.int64],
+    value: npt.NDArray[np.int32],
+    shape: tuple[int, int],
+) -> Labels:
+    """``value`` on every run: +value where it starts, -value where it stops, summed over the flat raster.
+
+    A run stopping at the right edge stops at the first pixel of the next row, which is where it must end.
+    """
+    height, width = shape
+    steps = np.zeros(height * width + 1, dtype=np.int32)
+    np.add.at(steps, rows * width + start, value)
+    np.add.at(steps, rows * width + stop, -value)
+    return np.cumsum(steps[:-1], dtype=np.int32).reshape(shape)
 
 
 def _layers(
@@ -153,17 +200,12 @@ def _fill(
     shape: tuple[int, int],
 ) -> list[Labels]:
     """One int32 raster per layer: +label where a run starts, -label where it stops, summed along each row."""
-    height, width = shape
     layer_of_span = zone_layers[zone]
     out = []
     for layer in np.unique(layer_of_span):
         mine = layer_of_span == layer
         label = (zone[mine] + 1).astype(np.int32)
-        steps = np.zeros(height * (width + 1), dtype=np.int32)
-        np.add.at(steps, rows[mine] * (width + 1) + start[mine], label)
-        np.add.at(steps, rows[mine] * (width + 1) + stop[mine], -label)
-        labels = np.cumsum(steps.reshape(height, width + 1), axis=1, dtype=np.int32)[:, :width]
-        out.append(np.ascontiguousarray(labels))
+        out.append(_burn(rows[mine], start[mine], stop[mine], label, shape))
     return out
 
 
