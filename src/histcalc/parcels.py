@@ -99,7 +99,9 @@ def _tessellate(block: Any, rng: np.random.Generator) -> list[Any]:
     if len(inside) < 2:
         return [block] if block.area >= 0.5 * HECTARE else []
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(inside), extend_to=block))
-    parts = shapely.get_parts(shapely.intersection(cells, block))
+    shapely.prepare(block)
+    inside = shapely.contains_properly(block, cells)  # most cells: no clipping needed (and no overlay cost)
+    parts = np.concatenate([cells[inside], shapely.get_parts(shapely.intersection(cells[~inside], block))])
     return [p for p in parts if p.geom_type == "Polygon" and 0.5 * HECTARE <= p.area <= 20 * HECTARE]
 
 
