@@ -452,5 +452,10 @@ def test_parcels_are_deterministic_adjacent_fields_of_half_to_twenty_hectares(tm
     shared = shapely.length(shapely.intersection(zones.geometries[left[pairs]], zones.geometries[right[pairs]]))
     neighbours = np.unique(np.concatenate([left[pairs][shared > 1], right[pairs][shared > 1]]))
     assert len(neighbours) > 0.95 * len(zones)  # fields share edges with neighbours
+    parquet = load_zones(make_parcels(bounds, UTM31, 400, seed=9, path=tmp_path / "p.parquet"))
+    assert parquet.ids[:3] == ["0", "1", "2"]  # GeoParquet without an id field: the row index
+    assert shapely.equals_exact(parquet.geometries, zones.geometries, tolerance=1e-6).all()
+    with pytest.raises(UsageError, match="unknown vector format"):
+        make_parcels(bounds, UTM31, 10, seed=9, path=tmp_path / "p.txt")
     different = parcel_geometries(bounds, 400, seed=10)
     assert not shapely.equals(different[0], zones.geometries[0])

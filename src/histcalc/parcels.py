@@ -28,27 +28,34 @@ _JITTER = 0.3  # of the grid spacing
 
 
 def make_parcels(bounds: tuple[float, float, float, float], crs: Any, n: int, seed: int, path: str | Path) -> Path:
-    """Write ``n`` parcels inside ``bounds`` (metres, in ``crs``) to ``path`` (.gpkg, .geojson, .parquet ...).
+    """Write ``n`` parcels inside ``bounds`` (metres, in ``crs``) to ``path`` (.gpkg, .geojson, .shp, .parquet).
 
     Ids are the field ``parcel_id`` (``P000001`` ...), area in hectares in ``area_ha``.
     """
-    from pyogrio import raw
-
-    geoms = parcel_geometries(bounds, n, seed)
     import shapely
 
+    path = Path(path)
+    driver = _driver(path)
+    geoms = parcel_geometries(bounds, n, seed)
     ids = np.array([f"P{i + 1:06d}" for i in range(len(geoms))], dtype=object)
     area = np.round(shapely.area(geoms) / HECTARE, 3)
-    path = Path(path)
-    raw.write(
-        str(path),
-        geometry=shapely.to_wkb(geoms),
-        field_data=[ids, area],
-        fields=["parcel_id", "area_ha"],
-        geometry_type="Polygon",
-        crs=str(crs),
-        driver=_driver(path),
-    )
+    if driver == "Parquet":  # pyogrio's wheels carry no Parquet driver: GeoParquet through geopandas
+        import geopandas
+
+        frame = geopandas.GeoDataFrame({"parcel_id": ids, "area_ha": area}, geometry=geoms, crs=str(crs))
+        frame.to_parquet(path)
+    else:
+        from pyogrio import raw
+
+        raw.write(
+            str(path),
+            geometry=shapely.to_wkb(geoms),
+            field_data=[ids, area],
+            fields=["parcel_id", "area_ha"],
+            geometry_type="Polygon",
+            crs=str(crs),
+            driver=driver,
+        )
     log.info("parcels: %d fields (%.1f-%.1f ha) written to %s", len(geoms), area.min(), area.max(), path)
     return path
 
