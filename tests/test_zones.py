@@ -188,6 +188,26 @@ def test_zones_in_lon_lat_spanning_two_utm_zones_label_rasters_in_both() -> None
             assert abs(masks[k].sum() - area_px) < 0.03 * area_px
 
 
+def test_a_zone_reaching_round_the_globe_is_clipped_before_projecting() -> None:
+    strip = shapely.box(3.0, 50.95, 170.0, 51.05)  # in UTM 31 longitude 170 folds back to finite nonsense
+    fold = shapely.box(-170.0, 50.99, 2.0, 51.01)
+    zones = zones_of([strip, fold], crs="EPSG:4326")
+    to_utm = Transformer.from_crs("EPSG:4326", UTM31, always_xy=True)
+    x0, y0 = to_utm.transform(4.9, 51.1)
+    transform = Affine(50.0, 0, round(x0, -2), 0, -50.0, round(y0, -2))
+    shape = (400, 300)
+    bounds = (transform.c, transform.f - 50.0 * shape[0], transform.c + 50.0 * shape[1], transform.f)
+    subset = zones.for_raster(UTM31, bounds)
+    masks = zone_masks(label_layers(subset, transform, shape), len(subset), shape)
+    x, y = centres(transform, shape)
+    lon, lat = Transformer.from_crs(UTM31, "EPSG:4326", always_xy=True).transform(x, y)
+    for k, index in enumerate(subset.indices):
+        np.testing.assert_array_equal(masks[k], shapely.contains_xy(zones.geometries[index], lon, lat))
+    assert masks[0].sum() > 1000
+    width = subset.bounds[:, 2] - subset.bounds[:, 0]
+    assert np.all(width < 3 * 300 * 50)  # clipped to the raster's surroundings, not folded across the globe
+
+
 def test_subset_pickles_small_and_labels_the_same() -> None:
     zones = zones_of([poly((0.5, 0.5), (5.5, 0.5), (3.3, 4.1)), poly((2, 2), (9, 2), (9, 9))])
     subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - 100, ORIGIN[0] + 100, ORIGIN[1]))

@@ -127,11 +127,33 @@ class Zones:
         hits = np.sort(self.tree.query(footprint, predicate="intersects")).astype(np.int64)
         geoms = self.geometries[hits]
         if not same:
-            step = _DENSIFY_DEGREES if source.is_geographic else _DENSIFY_METRES
-            geoms = _reproject(shapely.segmentize(geoms, step), source, target)
+            geoms = self._project(geoms, hits, footprint, source, target)
         subset = pack(geoms, hits, target.to_string())
         log.debug("zones: %d of %d intersect the raster footprint %s", len(hits), len(self), bounds)
         return subset
+
+    def _project(self, geoms: Any, hits: Any, footprint: Any, source: Any, target: Any) -> Any:
+        """Densify and reproject; zones reaching far beyond the raster are clipped to its surroundings first.
+
+        Far from its central meridian a projection folds (UTM maps longitude 170 to finite nonsense), so the
+        parts of a zone more than half a raster away are cut off before projecting: they hold no pixel of it.
+        """
+        import shapely
+
+        x0, y0, x1, y1 = shapely.bounds(footprint)
+        margin = 0.5 * max(x1 - x0, y1 - y0)
+        near = shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+        b = shapely.bounds(geoms)
+        far = (b[:, 0] < x0 - margin) | (b[:, 1] < y0 - margin) | (b[:, 2] > x1 + margin) | (b[:, 3] > y1 + margin)
+        geoms = geoms.copy()
+        geoms[far] = shapely.intersection(geoms[far], near)
+        step = _DENSIFY_DEGREES if source.is_geographic else _DENSIFY_METRES
+        moved = _reproject(shapely.segmentize(geoms, step), source, target)
+        for k in np.flatnonzero(~np.isfinite(shapely.bounds(moved)).all(axis=1) & ~shapely.is_empty(moved)):
+            self.problems.append(ZoneProblem(self.ids[hits[k]], f"cannot be projected to {target.name}: no pixels"))
+            log.warning("%s", self.problems[-1])
+            moved[k] = shapely.from_wkt("POLYGON EMPTY")
+        return moved
 
 
 def pack(geoms: npt.NDArray[np.object_], indices: npt.NDArray[np.int64], crs: str) -> ZoneSubset:
