@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Transformer
 from rasterio.transform import Affine
 
@@ -156,6 +159,41 @@ def test_parcels_tile_without_overlaps_and_count_each_pixel_once() -> None:
     assert len(layers) == 1
     union = brute_centre(shapely.union_all(geoms), GRID, shape)
     assert sum(int(m.sum()) for m in zone_masks(layers, len(subset), shape)) == int(union.sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), points=st.integers(4, 40), half=st.booleans())
+def test_triangulations_of_pixel_centres_partition_the_pixels(seed: int, points: int, half: bool) -> None:
+    # Delaunay triangles of random pixel centres (or pixel corners): shared edges run through many centres,
+    # vertices sit on centres, and the triangles tile their hull.
+    rng = np.random.default_rng(seed)
+    lattice = rng.integers(0, 14, (points, 2)) + (0.5 if half else 0.0)
+    triangles = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints([at(*p) for p in lattice])))
+    if len(triangles) == 0:
+        return
+    zones = zones_of(list(triangles))
+    shape = (15, 15)
+    subset, layers = assert_labels_match_brute_force(zones, GRID, shape)
+    assert len(layers) <= 1
+    per_zone = sum(int(m.sum()) for m in zone_masks(layers, len(subset), shape))
+    assert per_zone == int(brute_centre(shapely.union_all(triangles), GRID, shape).sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 12))
+def test_overlapping_lattice_polygons_each_match_brute_force(seed: int, count: int) -> None:
+    # Convex hulls of random pixel centres (or corners): vertices exactly on the lattice, edges through centres,
+    # overlapping each other at random. (Repairing self-intersections instead would add vertices that are off
+    # the lattice by rounding, where "exactly on the edge" stops being well defined.)
+    rng = np.random.default_rng(seed)
+    offset = rng.choice([0.0, 0.5])
+    hulls = [
+        shapely.convex_hull(shapely.multipoints([at(*p) for p in rng.integers(-2, 16, (int(rng.integers(3, 7)), 2))]))
+        for _ in range(count)
+    ]
+    hulls = [shapely.affinity.translate(h, offset * PIXEL, -offset * PIXEL) for h in hulls if h.area > 0]
+    if hulls:
+        assert_labels_match_brute_force(zones_of(hulls), GRID, (14, 14))
 
 
 # --- CRSs -----------------------------------------------------------------------------------------------------

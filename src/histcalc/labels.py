@@ -103,8 +103,9 @@ def _spans(
     count = np.maximum(last - first, 0)
     edge = np.repeat(np.arange(len(count)), count)
     rows = first[edge] + np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
-    slope = (px1 - px0) / (py1 - py0)
-    x = px0[edge] + (rows + 0.5 - py0[edge]) * slope[edge]
+    # Multiply before dividing: a crossing that lies exactly on a pixel centre (edges between lattice points,
+    # say) then comes out exact instead of a rounding error to either side of it.
+    x = px0[edge] + (rows + 0.5 - py0[edge]) * (px1 - px0)[edge] / (py1 - py0)[edge]
     # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
     # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
     # sorting x would (ties between columns cannot change which centres are inside).
