@@ -234,6 +234,20 @@ def _edges(subset: ZoneSubset) -> _Edges:
     return edges
 
 
+_GEOMETRY_MEMO: OrderedDict[str, npt.NDArray[np.object_]] = OrderedDict()
+
+
+def _geometries(subset: ZoneSubset) -> npt.NDArray[np.object_]:
+    """The subset's shapely geometries, memoised per subset key like the edge table."""
+    cached = _GEOMETRY_MEMO.get(subset.key)
+    if cached is None:
+        cached = _GEOMETRY_MEMO[subset.key] = subset.geometries()
+        if len(_GEOMETRY_MEMO) > _EDGE_MEMO_SIZE:
+            _GEOMETRY_MEMO.popitem(last=False)
+    _GEOMETRY_MEMO.move_to_end(subset.key)
+    return cached
+
+
 def _touched_layers(
     subset: ZoneSubset, transform: Any, shape: tuple[int, int], window: tuple[float, ...]
 ) -> list[Labels]:
@@ -241,8 +255,11 @@ def _touched_layers(
     import shapely
     from rasterio.features import rasterize
 
-    geoms = subset.geometries()
-    near = np.flatnonzero(shapely.intersects(geoms, shapely.box(*window)))
+    geoms = _geometries(subset)
+    left, bottom, right, top = window
+    b = subset.bounds
+    candidates = np.flatnonzero((b[:, 0] <= right) & (b[:, 2] >= left) & (b[:, 1] <= top) & (b[:, 3] >= bottom))
+    near = candidates[shapely.intersects(geoms[candidates], shapely.box(*window))]
     if len(near) == 0:
         return []
     reach = math.hypot(transform.a, transform.e)

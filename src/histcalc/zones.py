@@ -23,8 +23,8 @@ from histcalc.errors import InvalidZones
 
 log = logging.getLogger(__name__)
 
-# Longest edge kept before reprojecting, in the zone CRS's units: parcel edges hardly change, and a
-# 1 km segment bends by millimetres between neighbouring UTM zones.
+# Longest edge kept before reprojecting, in the zone CRS's units: parcel edges hardly change, and a 1 km
+# segment (or 0.01 degree) sags by about 2 cm between neighbouring UTM zones (curvature ~ tan(lat) / R).
 _DENSIFY_METRES = 1000.0
 _DENSIFY_DEGREES = 0.01
 _FOOTPRINT_POINTS_PER_EDGE = 64
@@ -120,7 +120,8 @@ class Zones:
         from pyproj import CRS
 
         source = CRS.from_user_input(self.crs)
-        footprint = shapely.segmentize(shapely.box(*bounds), max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 64)
+        longest = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+        footprint = shapely.segmentize(shapely.box(*bounds), longest / _FOOTPRINT_POINTS_PER_EDGE)
         same = source == target
         if not same:
             footprint = _reproject(footprint, target, source)
@@ -146,7 +147,7 @@ class Zones:
         b = shapely.bounds(geoms)
         far = (b[:, 0] < x0 - margin) | (b[:, 1] < y0 - margin) | (b[:, 2] > x1 + margin) | (b[:, 3] > y1 + margin)
         geoms = geoms.copy()
-        geoms[far] = shapely.intersection(geoms[far], near)
+        geoms[far] = [_polygonal_parts(g) for g in shapely.intersection(geoms[far], near)]
         step = _DENSIFY_DEGREES if source.is_geographic else _DENSIFY_METRES
         moved = _reproject(shapely.segmentize(geoms, step), source, target)
         for k in np.flatnonzero(~np.isfinite(shapely.bounds(moved)).all(axis=1) & ~shapely.is_empty(moved)):
@@ -286,37 +287,44 @@ def _polygonal(geoms: npt.NDArray[np.object_], ids: list[str]) -> tuple[npt.NDAr
     """Every geometry as a valid (multi)polygon, possibly empty; what had to change is reported per zone."""
     import shapely
 
-    out = np.empty(len(geoms), dtype=object)
+    kind = shapely.get_type_id(geoms)  # -1 for a missing geometry
+    fine = shapely.is_valid(geoms) & np.isin(kind, (3, 6)) & ~shapely.is_empty(geoms)
+    out = geoms.copy()
     problems: list[ZoneProblem] = []
-    empty = shapely.from_wkt("POLYGON EMPTY")
-    valid = shapely.is_valid(geoms)
-    for i, geom in enumerate(geoms):
-        if geom is None or shapely.is_empty(geom):
-            problems.append(ZoneProblem(ids[i], "no geometry: the zone counts no pixel"))
-            out[i] = empty
-        elif valid[i] and geom.geom_type in _POLYGONAL:
-            out[i] = geom
+    for i in np.flatnonzero(~fine):  # the few that need looking at, one by one
+        geom = geoms[i]
+        if geom is None or geom.is_empty:
+            out[i], message = shapely.from_wkt("POLYGON EMPTY"), "no geometry: the zone counts no pixel"
         else:
-            out[i], message = _repair(geom, bool(valid[i]))
-            problems.append(ZoneProblem(ids[i], message))
+            out[i], message = _repair(geom)
+        problems.append(ZoneProblem(ids[i], message))
     return out, problems
 
 
-def _repair(geom: Any, valid: bool) -> tuple[Any, str]:
+def _repair(geom: Any) -> tuple[Any, str]:
     import shapely
 
-    reason = "" if valid else shapely.is_valid_reason(geom)
-    fixed = geom if valid else shapely.make_valid(geom)
-    parts = shapely.get_parts(shapely.get_parts(fixed))
-    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
-    kind = geom.geom_type
-    if not polygons:
-        what = f"invalid geometry ({reason})" if reason else f"{kind} is not polygonal"
-        return shapely.from_wkt("POLYGON EMPTY"), f"{what}: the zone counts no pixel"
-    repaired = shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
+    reason = "" if geom.is_valid else shapely.is_valid_reason(geom)
+    repaired = _polygonal_parts(shapely.make_valid(geom) if reason else geom)
+    if repaired.is_empty:
+        what = f"invalid geometry ({reason})" if reason else f"{geom.geom_type} is not polygonal"
+        return repaired, f"{what}: the zone counts no pixel"
     if reason:
         return repaired, f"invalid geometry ({reason}) repaired with make_valid, polygonal parts kept"
-    return repaired, f"{kind}: only its polygonal parts are kept"
+    return repaired, f"{geom.geom_type}: only its polygonal parts are kept"
+
+
+def _polygonal_parts(geom: Any) -> Any:
+    """The polygons of a valid geometry (of a collection's members too), as one (multi)polygon, maybe empty."""
+    import shapely
+
+    if geom.geom_type in _POLYGONAL:
+        return geom
+    parts = shapely.get_parts(shapely.get_parts(geom))
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    if not polygons:
+        return shapely.from_wkt("POLYGON EMPTY")
+    return shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
 
 
 def _reproject(geoms: Any, source: Any, target: Any) -> Any:
