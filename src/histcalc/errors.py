@@ -31,6 +31,10 @@ class InvalidBins(UsageError):
     """Bin count or range that cannot define histogram edges."""
 
 
+class InvalidZones(UsageError):
+    """A zones file that cannot be read, or whose ids are missing or duplicated."""
+
+
 class IncompatibleHistograms(HistcalcError, ValueError):
     """Two histograms with different bin edges cannot be added."""
 
