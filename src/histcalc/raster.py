@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,11 @@ from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
 from histcalc.histogram import Histogram, Moments
+
+if TYPE_CHECKING:
+    from histcalc.zonal import ZoneTable
+    from histcalc.zone_counter import ZoneCounter
+    from histcalc.zones import ZoneSubset
 
 # Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
 _BAND_PIXELS = 8 * 1024 * 1024
@@ -92,6 +97,14 @@ def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> 
         )
 
 
+def grid_of(href: str, gdal: Mapping[str, str] | None = None) -> tuple[Any, BBox]:
+    """The CRS and bounds (in that CRS) of ``href``'s pixel grid, from its header."""
+    with opened(href, gdal) as src:
+        if src.crs is None:
+            raise RasterReadError(f"{href}: has no CRS, so zones cannot be placed on it")
+        return src.crs, tuple(src.bounds)
+
+
 def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
     """Histogram of the valid pixels of ``href`` inside the AOI, for one part of its rows."""
     try:
@@ -104,24 +117,76 @@ def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, st
         raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
 
 
+def zonal_histogram_of(
+    href: str, bins: BinSpec, spec: ReadSpec, subset: ZoneSubset, gdal: Mapping[str, str] | None = None
+) -> tuple[Histogram, ZoneTable]:
+    """Histogram of the pixels of ``href`` in any zone of ``subset`` (and the AOI), and each zone's table."""
+    from histcalc.zone_counter import ZoneCounter
+
+    try:
+        with opened(href, gdal) as src:
+            _check_band(src, spec.band, href)
+            counter = _counter_for(src, bins, spec)
+            if not counter.integer:
+                raise RasterReadError(f"{href}: zonal histograms need 8- or 16-bit integer data, not {src.dtypes[0]}")
+            zones = ZoneCounter(subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched)
+            histogram = _count_with(src, counter, spec, gdal, zones)
+            return histogram, zones.table(bins, counter.scale, counter.offset)
+    except (RasterReadError, AccountingError):
+        raise
+    except Exception as exc:  # GDAL read errors surface as many types; name the file
+        raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
+
+
 def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Histogram:
+    return _count_with(src, _counter_for(src, bins, spec), spec, gdal)
+
+
+def _counter_for(src: Any, bins: BinSpec, spec: ReadSpec) -> _Counter:
     scale = float(src.scales[spec.band - 1]) if spec.scale is None else spec.scale
     offset = float(src.offsets[spec.band - 1]) if spec.offset is None else spec.offset
     nodata = src.nodata if spec.nodata is None else spec.nodata
-    counter = _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
+    return _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
+
+
+def _count_with(
+    src: Any, counter: _Counter, spec: ReadSpec, gdal: Mapping[str, str] | None, zones: ZoneCounter | None = None
+) -> Histogram:
+    """Read the windows of the AOI (and of the zones) and count them; with ``zones``, only zone pixels."""
     geometry = _aoi_in_raster(src, spec.aoi)
     if spec.aoi is not None and geometry is None:
         return counter.result()
+    extent = _extent(geometry, zones)
+    if zones is not None and extent is None:
+        return counter.result()
     with _quality_grid(src, spec, gdal) as quality:
-        for window in _bands(src, geometry, spec.part, spec.parts):
+        for window in _bands(src, extent, spec.part, spec.parts):
+            transform = src.window_transform(window)
+            shape = (int(window.height), int(window.width))
+            layers = zones.layers(transform, shape) if zones is not None else []
+            if zones is not None and not layers:
+                continue  # no zone has a pixel centre here: nothing to read
             data = src.read(spec.band, window=window)
             valid = _valid_mask(src, spec.band, window)
             inside = None
             if geometry is not None:
-                inside = _inside(geometry, src.window_transform(window), data.shape, spec.all_touched)
+                inside = _inside(geometry, transform, data.shape, spec.all_touched)
             classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
+            if zones is not None:
+                inside = zones.add(layers, data, inside, valid, classes)
             counter.add(data, inside, valid, classes)
     return counter.result()
+
+
+def _extent(geometry: dict[str, Any] | None, zones: ZoneCounter | None) -> BBox | None:
+    """The bounds to read: the AOI's, the zones', or their intersection (None: everything, or nothing)."""
+    from rasterio.features import bounds as geometry_bounds
+
+    aoi = geometry_bounds(geometry) if geometry is not None else None
+    zone = zones.bounds() if zones is not None else None
+    if aoi is None or zone is None:
+        return aoi or zone
+    return (max(aoi[0], zone[0]), max(aoi[1], zone[1]), min(aoi[2], zone[2]), min(aoi[3], zone[3]))
 
 
 @contextmanager
@@ -243,15 +308,15 @@ def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
     return geometry
 
 
-def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> list[Any]:
-    """Read windows of whole block rows over the AOI's window; this task's share of them."""
+def _bands(src: Any, extent: BBox | None, part: int, parts: int) -> list[Any]:
+    """Read windows of whole block rows over the window of ``extent`` (raster CRS); this task's share of them."""
     from rasterio.windows import Window, from_bounds
 
     full = Window(0, 0, src.width, src.height)
-    if geometry is not None:
-        from rasterio.features import bounds as geometry_bounds
-
-        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+    if extent is not None:
+        if extent[0] >= extent[2] or extent[1] >= extent[3]:
+            return []
+        w = from_bounds(*extent, transform=src.transform)
         col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
         col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
         full = _intersect(full, Window(col0, row0, col1 - col0, row1 - row0))

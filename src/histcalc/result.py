@@ -162,6 +162,17 @@ class JobResult:
     """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
     zone_ids: list[str] = field(default_factory=list)
 
+    def zone_histogram(self, zone_id: str, group: str = "") -> Histogram:
+        """The histogram of zone ``zone_id`` (in ``group``; "" without grouping), zeros if it had no pixel."""
+        from histcalc.zonal import zone_histogram
+
+        try:
+            position = self.zone_ids.index(zone_id)
+        except ValueError:
+            raise KeyError(f"no zone {zone_id!r} in this result") from None
+        table = self.zone_tables.get(group, ZoneTable.empty())
+        return zone_histogram(table, position, self.histogram.bins)
+
     def files_dict(self) -> dict[str, Any]:
         return {
             "total": self.files_total,

@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from histcalc.bins import BinSpec, bin_index
+
+if TYPE_CHECKING:
+    from histcalc.histogram import Histogram
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -253,3 +256,20 @@ def _moments(rows: I64, values: F64, c: I64, inside: npt.NDArray[np.bool_], nz: 
 def _isum(index: I64, weights: I64, size: int) -> I64:
     """Integer sums of ``weights`` by ``index``: bincount's float64 sums are exact below 2**53 pixels."""
     return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
+
+
+def zone_histogram(table: ZoneTable, zone: int, bins: BinSpec) -> Histogram:
+    """Zone ``zone``'s histogram (dense, on ``bins``) from ``table``; zeros when it counted nothing."""
+    from histcalc.histogram import Histogram, Moments
+
+    slots = np.zeros(bins.count + 2, np.int64)
+    at = np.flatnonzero(table.zone == zone)
+    if not len(at):
+        return Histogram(bins, slots[1:-1].copy())
+    cells = table.cell_zone == zone
+    np.add.at(slots, table.cell_slot[cells], table.cell_count[cells])
+    i = int(at[0])
+    return Histogram(
+        bins, slots[1:-1].copy(), int(slots[0]), int(slots[-1]), int(table.nodata[i]), int(table.masked[i]),
+        Moments(int(table.n[i]), float(table.mean[i]), float(table.m2[i])), float(table.vmin[i]), float(table.vmax[i]),
+    )  # fmt: skip
