@@ -67,8 +67,8 @@ def zone_masks(layers: list[np.ndarray], n: int, shape: tuple[int, int]) -> list
 
 
 def assert_labels_match_brute_force(zones: Zones, transform: Affine, shape: tuple[int, int], crs: str = UTM31) -> Any:
-    bounds = (transform.c, transform.f + transform.e * shape[0], transform.c + transform.a * shape[1], transform.f)
-    subset = zones.for_raster(crs, bounds)
+    (x0, y0), (x1, y1) = transform * (0, 0), transform * (shape[1], shape[0])
+    subset = zones.for_raster(crs, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
     layers = label_layers(subset, transform, shape)
     masks = zone_masks(layers, len(subset), shape)
     for k, index in enumerate(subset.indices):
@@ -149,6 +149,13 @@ def test_random_polygons_with_holes_match_brute_force_in_every_window() -> None:
         parts = zone_masks(label_layers(subset, window, (height, width)), len(subset), (height, width))
         for k in range(len(subset)):
             np.testing.assert_array_equal(parts[k], masks[k][top : top + height, left : left + width])
+
+
+def test_a_south_up_grid_matches_brute_force() -> None:
+    zones = zones_of([poly((0.5, 0.5), (10.5, 0.5), (10.5, 10.5)), poly((0.5, 0.5), (10.5, 10.5), (0.5, 10.5))])
+    south_up = Affine(PIXEL, 0, ORIGIN[0], 0, PIXEL, ORIGIN[1] - 12 * PIXEL)  # rows grow northwards
+    subset, layers = assert_labels_match_brute_force(zones, south_up, (12, 12))
+    assert sum(int(m.sum()) for m in zone_masks(layers, len(subset), (12, 12))) == 100
 
 
 def test_parcels_tile_without_overlaps_and_count_each_pixel_once() -> None:
