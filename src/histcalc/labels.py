@@ -255,24 +255,46 @@ def _touched_layers(
     import shapely
     from rasterio.features import rasterize
 
-    geoms = _geometries(subset)
     left, bottom, right, top = window
     b = subset.bounds
-    candidates = np.flatnonzero((b[:, 0] <= right) & (b[:, 2] >= left) & (b[:, 1] <= top) & (b[:, 3] >= bottom))
-    near = candidates[shapely.intersects(geoms[candidates], shapely.box(*window))]
+    near = np.flatnonzero((b[:, 0] <= right) & (b[:, 2] >= left) & (b[:, 1] <= top) & (b[:, 3] >= bottom))
     if len(near) == 0:
         return []
+    # Conflicts by bounding boxes grown by a pixel diagonal: a little more than needed (about one extra layer
+    # for tessellations), several times cheaper than exact distances.
     reach = math.hypot(transform.a, transform.e)
-    tree = shapely.STRtree(geoms[near])
-    left, right = tree.query(geoms[near], predicate="dwithin", distance=reach)
-    keep = left < right
-    layers = greedy_layers(len(near), left[keep], right[keep])
+    grown = shapely.box(b[near, 0] - reach, b[near, 1] - reach, b[near, 2] + reach, b[near, 3] + reach)
+    first, second = shapely.STRtree(grown).query(grown)
+    keep = first < second
+    layers = greedy_layers(len(near), first[keep], second[keep])
+    shapes = _geojson(subset, near)
     out = []
     for layer in np.unique(layers):
-        members = near[layers == layer]
-        shapes = [(geoms[k], int(k) + 1) for k in members]
-        burned = rasterize(shapes, out_shape=shape, transform=transform, all_touched=True, fill=0, dtype="int32")
+        members = np.flatnonzero(layers == layer)
+        pairs = [(shapes[m], int(near[m]) + 1) for m in members]
+        burned = rasterize(pairs, out_shape=shape, transform=transform, all_touched=True, fill=0, dtype="int32")
         out.append(np.ascontiguousarray(burned, dtype=np.int32))
+    return out
+
+
+def _geojson(subset: ZoneSubset, zones: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+    """GeoJSON MultiPolygons of some zones, straight from the flat arrays (shapely's __geo_interface__ is slow)."""
+    first = subset.ring_offsets[subset.polygon_offsets[subset.part_offsets[zones]]]
+    count = subset.ring_offsets[subset.polygon_offsets[subset.part_offsets[zones + 1]]] - first
+    # Each zone's points are one contiguous run of coords: gather them all, convert to lists once, then slice.
+    runs = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+    points = subset.coords[runs].tolist()
+    rings, polygons, parts = (a.tolist() for a in (subset.ring_offsets, subset.polygon_offsets, subset.part_offsets))
+    out = []
+    base = 0
+    for k, start, n in zip(zones.tolist(), first.tolist(), count.tolist(), strict=True):
+        shift = base - start
+        coordinates = [
+            [points[rings[r] + shift : rings[r + 1] + shift] for r in range(polygons[p], polygons[p + 1])]
+            for p in range(parts[k], parts[k + 1])
+        ]
+        out.append({"type": "MultiPolygon", "coordinates": coordinates})
+        base += n
     return out
 
 
