@@ -234,20 +234,6 @@ def _edges(subset: ZoneSubset) -> _Edges:
     return edges
 
 
-_GEOMETRY_MEMO: OrderedDict[str, npt.NDArray[np.object_]] = OrderedDict()
-
-
-def _geometries(subset: ZoneSubset) -> npt.NDArray[np.object_]:
-    """The subset's shapely geometries, memoised per subset key like the edge table."""
-    cached = _GEOMETRY_MEMO.get(subset.key)
-    if cached is None:
-        cached = _GEOMETRY_MEMO[subset.key] = subset.geometries()
-        if len(_GEOMETRY_MEMO) > _EDGE_MEMO_SIZE:
-            _GEOMETRY_MEMO.popitem(last=False)
-    _GEOMETRY_MEMO.move_to_end(subset.key)
-    return cached
-
-
 def _touched_layers(
     subset: ZoneSubset, transform: Any, shape: tuple[int, int], window: tuple[float, ...]
 ) -> list[Labels]:
