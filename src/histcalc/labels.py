@@ -2,15 +2,16 @@
 
 The pixel-centre rule is a numpy scanline over the subset's flat coordinate arrays (no shapely, no GeoJSON
 dicts): for each pixel row, the centre line ``y = row + 0.5`` (pixel space) crosses each polygon edge whose
-half-open span ``[y_low, y_high)`` contains it; sorted crossings pair up (even-odd: holes and multi-part
-zones fall out) into half-open spans ``[x_in, x_out)`` of pixel centres. Both rules are half-open and every
-edge is evaluated from its endpoints in one canonical order, so two zones sharing an edge compute the very
-same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them (the one to its
-right, or below in pixel rows). GDAL's default rasterisation follows the same centre rule.
+half-open span ``[y_low, y_high)`` contains it; the crossings of a (zone, row), sorted, pair up (even-odd:
+holes and multi-part zones fall out) into half-open runs ``[x_in, x_out)`` of pixel centres. Both rules are
+half-open and every edge is evaluated from its endpoints in one canonical order, so two zones sharing an edge
+compute the very same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them
+(the one to its right, or below in pixel rows). GDAL's default rasterisation follows the same centre rule.
 
-Zones whose interiors overlap go to different layers (``ZoneSubset.layers``); within a layer the spans are
-disjoint, so each layer is one cumulative sum. ``all_touched`` uses GDAL through rasterio (its all-touched
-rule), with layers chosen so that zones within a pixel diagonal of each other never share one.
+All zones go in one layer unless two of them share a pixel centre of the window (overlapping zones); then
+they are spread over layers so that the runs of one layer are disjoint and each layer is one cumulative sum.
+``all_touched`` uses GDAL through rasterio (its all-touched rule), with layers chosen so that zones within a
+pixel diagonal of each other never share one.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class _Edges:
 def label_layers(
     subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
 ) -> list[Labels]:
-    """The label layers of a window (``window_transform``: rasterio Affine, north-up); only non-empty layers."""
+    """The label layers of a window (``window_transform``: rasterio Affine, no rotation); only non-empty ones."""
     a, b, c, d, e, f = tuple(window_transform)[:6]
     if b != 0 or d != 0:
-        raise UsageError("zone labels need a north-up raster grid (no rotation terms)")
+        raise UsageError("zone labels need a raster grid without rotation terms")
     height, width = shape
     if len(subset) == 0 or height == 0 or width == 0:
         return []
