@@ -206,11 +206,15 @@ def test_overlapping_lattice_polygons_each_match_brute_force(seed: int, count: i
 # --- CRSs -----------------------------------------------------------------------------------------------------
 
 
-def test_zones_in_lon_lat_spanning_two_utm_zones_label_rasters_in_both() -> None:
-    # Zones in lon/lat across 6 degrees E (the UTM 31/32 boundary); the same area gridded in each UTM zone.
+@pytest.mark.parametrize("zone_crs", ["EPSG:4326", "EPSG:32631"])
+def test_zones_spanning_two_utm_zones_label_rasters_in_both(zone_crs: str) -> None:
+    # Zones across 6 degrees E (the UTM 31/32 boundary), in lon/lat or in UTM 31 (then reaching into zone 32);
+    # the same area gridded in each UTM zone.
     across = shapely.Polygon([(5.9512, 51.0021), (6.0517, 51.0043), (6.0423, 51.0531), (5.9611, 51.0488)])
     parts = shapely.MultiPolygon([shapely.box(5.95, 51.01, 5.97, 51.02), shapely.box(6.02, 51.03, 6.04, 51.045)])
-    zones = zones_of([across, parts], crs="EPSG:4326")
+    to_zone_crs = Transformer.from_crs("EPSG:4326", zone_crs, always_xy=True)
+    geoms = [shapely.transform(g, lambda xy: np.column_stack(to_zone_crs.transform(*xy.T))) for g in (across, parts)]
+    zones = zones_of(geoms, crs=zone_crs)
     for crs in ("EPSG:32631", "EPSG:32632"):
         to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
         xs, ys = to_utm.transform([5.94, 6.06, 5.94, 6.06], [50.99, 50.99, 51.06, 51.06])
@@ -220,13 +224,13 @@ def test_zones_in_lon_lat_spanning_two_utm_zones_label_rasters_in_both() -> None
         subset = zones.for_raster(crs, bounds)
         assert list(subset.indices) == [0, 1]
         masks = zone_masks(label_layers(subset, transform, shape), len(subset), shape)
-        # Reference: every pixel centre moved to lon/lat, tested against the undensified lon/lat polygon.
+        # Reference: every pixel centre moved to the zones' CRS, tested against the undensified zone there.
         x, y = centres(transform, shape)
-        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+        zx, zy = Transformer.from_crs(crs, zone_crs, always_xy=True).transform(x, y)
         for k in range(len(subset)):
-            expected = shapely.contains_xy(zones.geometries[k], lon, lat)
+            expected = shapely.contains_xy(zones.geometries[k], zx, zy)
             wrong = masks[k] != expected
-            # Straight in lon/lat is not straight in UTM: only centres within centimetres of an edge may differ.
+            # Straight in one CRS is not straight in another: only centres within centimetres of an edge may differ.
             near_edge = shapely.distance(subset.geometries()[k].boundary, shapely.points(x[wrong], y[wrong]))
             assert np.all(near_edge < 0.05), f"{crs}: zone {k} differs {near_edge.max()} m from its edge"
             area_px = shapely.area(subset.geometries()[k]) / 900
