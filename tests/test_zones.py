@@ -300,12 +300,36 @@ def test_all_touched_matches_pixel_boxes_intersecting_each_zone() -> None:
     shape = (16, 22)
     subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - 160, ORIGIN[0] + 220, ORIGIN[1]))
     masks = zone_masks(label_layers(subset, GRID, shape, all_touched=True), len(subset), shape)
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
-    x0, y0 = GRID * (cols, rows)
-    boxes = shapely.box(x0, y0 + GRID.e, x0 + GRID.a, y0)
     for k, index in enumerate(subset.indices):
-        inter = shapely.intersection(zones.geometries[index], boxes)
-        np.testing.assert_array_equal(masks[k], shapely.area(inter) > 0, err_msg=zones.ids[index])
+        np.testing.assert_array_equal(masks[k], brute_touched(zones.geometries[index], GRID, shape))
+
+
+def brute_touched(geom: Any, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose open square meets the zone's interior: the intersection has an area."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    (x0, y0), (x1, y1) = transform * (cols, rows), transform * (cols + 1, rows + 1)
+    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    return shapely.area(shapely.intersection(geom, boxes)) > 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 8), half=st.booleans())
+def test_all_touched_on_lattice_polygons_matches_brute_force(seed: int, count: int, half: bool) -> None:
+    # Vertices on pixel corners (edges along grid lines: touching a side is not entering) or on centres.
+    rng = np.random.default_rng(seed)
+    hulls = [
+        shapely.convex_hull(shapely.multipoints([at(*p) for p in rng.integers(-2, 14, (int(rng.integers(3, 6)), 2))]))
+        for _ in range(count)
+    ]
+    hulls = [shapely.affinity.translate(h, 0.5 * PIXEL * half, -0.5 * PIXEL * half) for h in hulls if h.area > 0]
+    if not hulls:
+        return
+    zones = zones_of(hulls)
+    shape = (12, 12)
+    subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - 120, ORIGIN[0] + 120, ORIGIN[1]))
+    masks = zone_masks(label_layers(subset, GRID, shape, all_touched=True), len(subset), shape)
+    for k, index in enumerate(subset.indices):
+        np.testing.assert_array_equal(masks[k], brute_touched(zones.geometries[index], GRID, shape))
 
 
 # --- rasterstats ----------------------------------------------------------------------------------------------
