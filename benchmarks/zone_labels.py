@@ -2,8 +2,9 @@
 
 Generates N demo parcels over the demo tile 31UFS (histcalc.parcels), reads them back (histcalc.zones), cuts
 the tile's subset in its own CRS and in the neighbouring UTM zone's, and labels the whole 10980 px grid in the
-row bands the raster reader uses; then the same bands with rasterio.features.rasterize (shapely geometries, as
-measured in issue 10) for comparison. Prints one JSON line of timings (seconds) and memory (MiB); one core.
+row bands the raster reader uses (centre rule, then all-touched); then the same bands with
+rasterio.features.rasterize (shapely geometries, as measured in issue 10) for comparison. Prints one JSON
+line of timings (seconds) and memory (MiB); one core.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     grid = Affine(pixel, 0, left, 0, -pixel, top)
     bands = _bands(args.size)
     out["labelled_pixels"], out["labels_s"] = _timed(lambda: _label(subset, grid, bands))
+    out["labelled_pixels_all_touched"], out["labels_all_touched_s"] = _timed(
+        lambda: _label(subset, grid, bands, all_touched=True)
+    )
     if not args.skip_rasterio:
         _, out["rasterio_rasterize_s"] = _timed(lambda: _rasterio(subset, grid, bands))
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -61,10 +65,10 @@ def _bands(size: int) -> list[tuple[int, tuple[int, int]]]:
     return [(r, (min(rows, size - r), size)) for r in range(0, size, rows)]
 
 
-def _label(subset: Any, grid: Affine, bands: list[tuple[int, tuple[int, int]]]) -> int:
+def _label(subset: Any, grid: Affine, bands: list[tuple[int, tuple[int, int]]], all_touched: bool = False) -> int:
     labelled = 0
     for row, shape in bands:
-        for layer in label_layers(subset, grid * Affine.translation(0, row), shape):
+        for layer in label_layers(subset, grid * Affine.translation(0, row), shape, all_touched):
             labelled += int((layer > 0).sum())
     return labelled
 
