@@ -258,7 +258,7 @@ def _fill(
     zone_layers: npt.NDArray[np.int32],
     shape: tuple[int, int],
 ) -> list[Labels]:
-    """One int32 raster per layer: +label where a run starts, -label where it stops, summed along each row."""
+    """One int32 raster per layer of the runs of its zones (disjoint within a layer, so sums are labels)."""
     layer_of_span = zone_layers[zone]
     out = []
     for layer in np.unique(layer_of_span):
