@@ -67,8 +67,8 @@ def zone_masks(layers: list[np.ndarray], n: int, shape: tuple[int, int]) -> list
 
 
 def assert_labels_match_brute_force(zones: Zones, transform: Affine, shape: tuple[int, int], crs: str = UTM31) -> Any:
-    bounds = (transform.c, transform.f + transform.e * shape[0], transform.c + transform.a * shape[1], transform.f)
-    subset = zones.for_raster(crs, bounds)
+    (x0, y0), (x1, y1) = transform * (0, 0), transform * (shape[1], shape[0])
+    subset = zones.for_raster(crs, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
     layers = label_layers(subset, transform, shape)
     masks = zone_masks(layers, len(subset), shape)
     for k, index in enumerate(subset.indices):
@@ -151,6 +151,13 @@ def test_random_polygons_with_holes_match_brute_force_in_every_window() -> None:
             np.testing.assert_array_equal(parts[k], masks[k][top : top + height, left : left + width])
 
 
+def test_a_south_up_grid_matches_brute_force() -> None:
+    zones = zones_of([poly((0.5, 0.5), (10.5, 0.5), (10.5, 10.5)), poly((0.5, 0.5), (10.5, 10.5), (0.5, 10.5))])
+    south_up = Affine(PIXEL, 0, ORIGIN[0], 0, PIXEL, ORIGIN[1] - 12 * PIXEL)  # rows grow northwards
+    subset, layers = assert_labels_match_brute_force(zones, south_up, (12, 12))
+    assert sum(int(m.sum()) for m in zone_masks(layers, len(subset), (12, 12))) == 100
+
+
 def test_parcels_tile_without_overlaps_and_count_each_pixel_once() -> None:
     geoms = parcel_geometries((ORIGIN[0], ORIGIN[1] - 3000, ORIGIN[0] + 3000, ORIGIN[1]), 60, seed=3)
     zones = zones_of(list(geoms))
@@ -199,11 +206,15 @@ def test_overlapping_lattice_polygons_each_match_brute_force(seed: int, count: i
 # --- CRSs -----------------------------------------------------------------------------------------------------
 
 
-def test_zones_in_lon_lat_spanning_two_utm_zones_label_rasters_in_both() -> None:
-    # Zones in lon/lat across 6 degrees E (the UTM 31/32 boundary); the same area gridded in each UTM zone.
+@pytest.mark.parametrize("zone_crs", ["EPSG:4326", "EPSG:32631"])
+def test_zones_spanning_two_utm_zones_label_rasters_in_both(zone_crs: str) -> None:
+    # Zones across 6 degrees E (the UTM 31/32 boundary), in lon/lat or in UTM 31 (then reaching into zone 32);
+    # the same area gridded in each UTM zone.
     across = shapely.Polygon([(5.9512, 51.0021), (6.0517, 51.0043), (6.0423, 51.0531), (5.9611, 51.0488)])
     parts = shapely.MultiPolygon([shapely.box(5.95, 51.01, 5.97, 51.02), shapely.box(6.02, 51.03, 6.04, 51.045)])
-    zones = zones_of([across, parts], crs="EPSG:4326")
+    to_zone_crs = Transformer.from_crs("EPSG:4326", zone_crs, always_xy=True)
+    geoms = [shapely.transform(g, lambda xy: np.column_stack(to_zone_crs.transform(*xy.T))) for g in (across, parts)]
+    zones = zones_of(geoms, crs=zone_crs)
     for crs in ("EPSG:32631", "EPSG:32632"):
         to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
         xs, ys = to_utm.transform([5.94, 6.06, 5.94, 6.06], [50.99, 50.99, 51.06, 51.06])
@@ -213,13 +224,13 @@ def test_zones_in_lon_lat_spanning_two_utm_zones_label_rasters_in_both() -> None
         subset = zones.for_raster(crs, bounds)
         assert list(subset.indices) == [0, 1]
         masks = zone_masks(label_layers(subset, transform, shape), len(subset), shape)
-        # Reference: every pixel centre moved to lon/lat, tested against the undensified lon/lat polygon.
+        # Reference: every pixel centre moved to the zones' CRS, tested against the undensified zone there.
         x, y = centres(transform, shape)
-        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+        zx, zy = Transformer.from_crs(crs, zone_crs, always_xy=True).transform(x, y)
         for k in range(len(subset)):
-            expected = shapely.contains_xy(zones.geometries[k], lon, lat)
+            expected = shapely.contains_xy(zones.geometries[k], zx, zy)
             wrong = masks[k] != expected
-            # Straight in lon/lat is not straight in UTM: only centres within centimetres of an edge may differ.
+            # Straight in one CRS is not straight in another: only centres within centimetres of an edge may differ.
             near_edge = shapely.distance(subset.geometries()[k].boundary, shapely.points(x[wrong], y[wrong]))
             assert np.all(near_edge < 0.05), f"{crs}: zone {k} differs {near_edge.max()} m from its edge"
             area_px = shapely.area(subset.geometries()[k]) / 900
@@ -289,12 +300,36 @@ def test_all_touched_matches_pixel_boxes_intersecting_each_zone() -> None:
     shape = (16, 22)
     subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - 160, ORIGIN[0] + 220, ORIGIN[1]))
     masks = zone_masks(label_layers(subset, GRID, shape, all_touched=True), len(subset), shape)
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
-    x0, y0 = GRID * (cols, rows)
-    boxes = shapely.box(x0, y0 + GRID.e, x0 + GRID.a, y0)
     for k, index in enumerate(subset.indices):
-        inter = shapely.intersection(zones.geometries[index], boxes)
-        np.testing.assert_array_equal(masks[k], shapely.area(inter) > 0, err_msg=zones.ids[index])
+        np.testing.assert_array_equal(masks[k], brute_touched(zones.geometries[index], GRID, shape))
+
+
+def brute_touched(geom: Any, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose open square meets the zone's interior: the intersection has an area."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    (x0, y0), (x1, y1) = transform * (cols, rows), transform * (cols + 1, rows + 1)
+    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    return shapely.area(shapely.intersection(geom, boxes)) > 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), count=st.integers(1, 8), half=st.booleans())
+def test_all_touched_on_lattice_polygons_matches_brute_force(seed: int, count: int, half: bool) -> None:
+    # Vertices on pixel corners (edges along grid lines: touching a side is not entering) or on centres.
+    rng = np.random.default_rng(seed)
+    hulls = [
+        shapely.convex_hull(shapely.multipoints([at(*p) for p in rng.integers(-2, 14, (int(rng.integers(3, 6)), 2))]))
+        for _ in range(count)
+    ]
+    hulls = [shapely.affinity.translate(h, 0.5 * PIXEL * half, -0.5 * PIXEL * half) for h in hulls if h.area > 0]
+    if not hulls:
+        return
+    zones = zones_of(hulls)
+    shape = (12, 12)
+    subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - 120, ORIGIN[0] + 120, ORIGIN[1]))
+    masks = zone_masks(label_layers(subset, GRID, shape, all_touched=True), len(subset), shape)
+    for k, index in enumerate(subset.indices):
+        np.testing.assert_array_equal(masks[k], brute_touched(zones.geometries[index], GRID, shape))
 
 
 # --- rasterstats ----------------------------------------------------------------------------------------------

@@ -2,21 +2,24 @@
 
 The pixel-centre rule is a numpy scanline over the subset's flat coordinate arrays (no shapely, no GeoJSON
 dicts): for each pixel row, the centre line ``y = row + 0.5`` (pixel space) crosses each polygon edge whose
-half-open span ``[y_low, y_high)`` contains it; sorted crossings pair up (even-odd: holes and multi-part
-zones fall out) into half-open spans ``[x_in, x_out)`` of pixel centres. Both rules are half-open and every
-edge is evaluated from its endpoints in one canonical order, so two zones sharing an edge compute the very
-same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them (the one to its
-right, or below in pixel rows). GDAL's default rasterisation follows the same centre rule.
+half-open span ``[y_low, y_high)`` contains it; the crossings of a (zone, row), sorted, pair up (even-odd:
+holes and multi-part zones fall out) into half-open runs ``[x_in, x_out)`` of pixel centres. Both rules are
+half-open and every edge is evaluated from its endpoints in one canonical order, so two zones sharing an edge
+compute the very same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them
+(the one to its right, or below in pixel rows). GDAL's default rasterisation uses the same centre rule.
 
-Zones whose interiors overlap go to different layers (``ZoneSubset.layers``); within a layer the spans are
-disjoint, so each layer is one cumulative sum. ``all_touched`` uses GDAL through rasterio (its all-touched
-rule), with layers chosen so that zones within a pixel diagonal of each other never share one.
+``all_touched`` adds, per edge and pixel row, the pixels whose open square the edge passes through: a pixel
+counts for a zone when the zone's interior meets the pixel's open square (touching only its side or corner
+does not count). Neighbouring zones then share the pixels along their common edge.
+
+All zones go in one layer unless two of them share a pixel of the window (overlapping zones, or neighbours
+with ``all_touched``); then they are spread over layers (greedy colouring of the conflicts found on the runs)
+so that the runs of one layer are disjoint and each layer is one cumulative sum.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -46,20 +49,20 @@ class _Edges:
 def label_layers(
     subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
 ) -> list[Labels]:
-    """The label layers of a window (``window_transform``: rasterio Affine, north-up); only non-empty layers."""
+    """The label layers of a window (``window_transform``: rasterio Affine, no rotation); only non-empty ones."""
     a, b, c, d, e, f = tuple(window_transform)[:6]
     if b != 0 or d != 0:
-        raise UsageError("zone labels need a north-up raster grid (no rotation terms)")
+        raise UsageError("zone labels need a raster grid without rotation terms")
     height, width = shape
     if len(subset) == 0 or height == 0 or width == 0:
         return []
-    window_bounds = _window_bounds(a, c, e, f, height, width)
+    edges = _pixel_edges(_edges(subset), subset.bounds, (a, c, e, f), _window_bounds(a, c, e, f, height, width))
+    rows, zone, start, stop = _centre_runs(edges, shape)
     if all_touched:
-        return _touched_layers(subset, window_transform, shape, window_bounds)
-    rows, zone, start, stop = _spans(_edges(subset), subset.bounds, (a, c, e, f), shape, window_bounds)
+        rows, zone, start, stop = _union(_concat((rows, zone, start, stop), _edge_runs(edges, shape)), shape)
     if len(rows) == 0:
         return []
-    single = _single_layer(rows, zone, start, stop, shape)
+    single = None if all_touched else _single_layer(rows, zone, start, stop, shape)  # neighbours touch
     if single is not None:
         return [single]
     layers = _layers(rows, zone, start, stop, shape, len(subset))
@@ -71,41 +74,55 @@ def _window_bounds(a: float, c: float, e: float, f: float, height: int, width: i
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _spans(
-    edges: _Edges,
-    zone_bounds: npt.NDArray[np.float64],
-    affine: tuple[float, float, float, float],
-    shape: tuple[int, int],
-    window: tuple[float, ...],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Row, zone and half-open pixel-column range of every run of pixel centres inside a zone."""
+Runs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+Float = npt.NDArray[np.float64]
+
+
+def _pixel_edges(
+    edges: _Edges, zone_bounds: Float, affine: tuple[float, float, float, float], window: tuple[float, ...]
+) -> tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]:
+    """The edges that can meet the window, in pixel space, lower end (smaller row coordinate) first."""
     a, c, e, f = affine
-    height, width = shape
     left, bottom, right, top = window
     near = (zone_bounds[:, 0] <= right) & (zone_bounds[:, 2] >= left)
     near &= (zone_bounds[:, 1] <= top) & (zone_bounds[:, 3] >= bottom)
     pick = near[edges.zone]
     pick &= np.minimum(edges.y0, edges.y1) <= top
     pick &= np.maximum(edges.y0, edges.y1) >= bottom
-    # Pixel space; the same CRS coordinate always maps to the same pixel coordinate.
+    # The same CRS coordinate always maps to the same pixel coordinate.
     px0, py0 = (edges.x0[pick] - c) / a, (edges.y0[pick] - f) / e
     px1, py1 = (edges.x1[pick] - c) / a, (edges.y1[pick] - f) / e
-    zone = edges.zone[pick]
-    # Canonical order (low y first) so an edge shared by two zones yields bit-identical crossings.
-    swap = py1 < py0
+    # Canonical order so an edge shared by two zones yields bit-identical crossings in both.
+    swap = (py1 < py0) | ((py1 == py0) & (px1 < px0))
     px0, px1 = np.where(swap, px1, px0), np.where(swap, px0, px1)
     py0, py1 = np.where(swap, py1, py0), np.where(swap, py0, py1)
+    return px0, py0, px1, py1, edges.zone[pick]
+
+
+def _x_at(px0: Float, py0: Float, px1: Float, py1: Float, y: Float) -> Float:
+    # Multiply before dividing: a crossing that lies exactly on a pixel centre or grid line (edges between
+    # lattice points, say) then comes out exact instead of a rounding error to either side of it.
+    x: Float = px0 + (y - py0) * (px1 - px0) / (py1 - py0)
+    return x
+
+
+def _repeat_rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> tuple[Any, Any]:
+    """For items with ``count`` rows from ``first`` on: the item of each (item, row) pair, and the row."""
+    item = np.repeat(np.arange(len(count)), count)
+    return item, first[item] + np.arange(len(item)) - np.repeat(np.cumsum(count) - count, count)
+
+
+def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], shape: tuple[int, int]) -> Runs:
+    """Row, zone and half-open pixel-column range of every run of pixel centres inside a zone."""
+    height, width = shape
+    px0, py0, px1, py1, zone = edges
     keep = py0 < py1
     px0, py0, px1, py1, zone = px0[keep], py0[keep], px1[keep], py1[keep], zone[keep]
     # Rows whose centre r + 0.5 lies in [py0, py1).
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
-    count = np.maximum(last - first, 0)
-    edge = np.repeat(np.arange(len(count)), count)
-    rows = first[edge] + np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
-    # Multiply before dividing: a crossing that lies exactly on a pixel centre (edges between lattice points,
-    # say) then comes out exact instead of a rounding error to either side of it.
-    x = px0[edge] + (rows + 0.5 - py0[edge]) * (px1 - px0)[edge] / (py1 - py0)[edge]
+    edge, rows = _repeat_rows(first, np.maximum(last - first, 0))
+    x = _x_at(px0[edge], py0[edge], px1[edge], py1[edge], rows + 0.5)
     # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
     # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
     # sorting x would (ties between columns cannot change which centres are inside).
@@ -120,6 +137,57 @@ def _spans(
     nonempty = stop > start
     line, start, stop = line[nonempty], start[nonempty], stop[nonempty]
     return line % height, line // height, start, stop
+
+
+def _edge_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], shape: tuple[int, int]) -> Runs:
+    """The pixels whose open square an edge passes through (for all-touched), as runs per (edge, row).
+
+    Row strip r (open: r < y < r + 1) meets the edge when its y range reaches into it; within the strip the
+    edge spans x in (x_min, x_max), which passes through the open squares of columns floor(x_min) to
+    ceil(x_max) - 1 (a vertical piece only when x is not on a grid line: touching a pixel's side is not
+    entering it). A horizontal edge on a grid line enters no square.
+    """
+    height, width = shape
+    px0, py0, px1, py1, zone = edges
+    flat = py0 == py1
+    first = np.floor(py0).astype(np.int64)
+    last = np.where(flat, np.where(py0 == np.floor(py0), first - 1, first), np.ceil(py1).astype(np.int64) - 1)
+    first, last = np.clip(first, 0, height), np.clip(last, -1, height - 1)
+    edge, rows = _repeat_rows(first, np.maximum(last - first + 1, 0))
+    x0, y0, x1, y1 = px0[edge], py0[edge], px1[edge], py1[edge]
+    sloped = y0 < y1
+    low = np.maximum(rows.astype(np.float64), y0)
+    high = np.minimum(rows + 1.0, y1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xa = np.where(sloped, _x_at(x0, y0, x1, y1, low), x0)
+        xb = np.where(sloped, _x_at(x0, y0, x1, y1, high), x1)
+    x_min, x_max = np.minimum(xa, xb), np.maximum(xa, xb)
+    start = np.floor(x_min)
+    stop = np.where(x_min < x_max, np.ceil(x_max), np.where(x_min == start, start, start + 1))
+    start, stop = np.clip(start, 0, width).astype(np.int64), np.clip(stop, 0, width).astype(np.int64)
+    nonempty = stop > start
+    return rows[nonempty], zone[edge][nonempty], start[nonempty], stop[nonempty]
+
+
+def _concat(a: Runs, b: Runs) -> Runs:
+    return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
+def _union(runs: Runs, shape: tuple[int, int]) -> Runs:
+    """Overlapping or abutting runs of one zone on one row merged into one."""
+    height, width = shape
+    rows, zone, start, stop = runs
+    if len(rows) == 0:
+        return runs
+    line = zone * height + rows
+    order = np.argsort(line * (width + 1) + start, kind="stable")  # one int64 key: much cheaper than lexsort
+    line, start, stop = line[order], start[order], stop[order]
+    reach = np.maximum.accumulate(line * (width + 1) + stop)  # furthest stop so far, within the line
+    fresh = np.ones(len(line), dtype=bool)
+    fresh[1:] = line[1:] * (width + 1) + start[1:] > reach[:-1]
+    begin = np.flatnonzero(fresh)
+    merged_stop = reach[np.append(begin[1:], len(line)) - 1] - line[begin] * (width + 1)
+    return line[begin] % height, line[begin] // height, start[begin], merged_stop
 
 
 def _single_layer(
@@ -166,30 +234,20 @@ def _layers(
     shape: tuple[int, int],
     n_zones: int,
 ) -> npt.NDArray[np.int32]:
-    """A layer per zone such that no two zones of one layer share a pixel centre of this window.
+    """A layer per zone such that no two zones of one layer share a pixel of this window.
 
-    Conflicts are found where they matter, on the runs themselves: sorted by (layer, row, start), a run that
-    starts before the furthest stop so far in its (layer, row) overlaps the run that reached that stop. Found
-    conflicts are recoloured greedily and checked again until none is left (zones that tile never conflict).
+    Conflicts are found where they matter, on the runs themselves (one zone's runs never overlap): sorted by
+    (row, start), run i overlaps exactly the later runs of its row that start before it stops.
     """
-    height, width = shape
-    layers = np.zeros(n_zones, dtype=np.int32)
-    left: list[npt.NDArray[np.int64]] = []
-    right: list[npt.NDArray[np.int64]] = []
-    while len(rows):
-        layer = layers[zone].astype(np.int64)
-        order = np.lexsort((start, rows, layer))
-        base = (layer[order] * height + rows[order]) * (width + 1)
-        begin, end = base + start[order], base + stop[order]
-        furthest = np.maximum.accumulate(end)
-        clash = np.flatnonzero(begin[1:] < furthest[:-1])
-        if len(clash) == 0:
-            break
-        holder = np.maximum.accumulate(np.where(end == furthest, np.arange(len(end)), 0))
-        left.append(zone[order][clash + 1])
-        right.append(zone[order][holder[clash]])
-        layers = greedy_layers(n_zones, np.concatenate(left), np.concatenate(right))
-    return layers
+    width = shape[1]
+    order = np.argsort(rows * (width + 1) + start, kind="stable")
+    begin = rows[order] * (width + 1) + start[order]
+    end = rows[order] * (width + 1) + stop[order]
+    upto = np.searchsorted(begin, end, side="left")  # runs i+1 .. upto-1 overlap run i
+    first, other = _repeat_rows(np.arange(len(begin)) + 1, np.maximum(upto - np.arange(len(begin)) - 1, 0))
+    a, b = zone[order][first], zone[order][other]
+    pairs = np.unique(np.minimum(a, b) * n_zones + np.maximum(a, b))
+    return greedy_layers(n_zones, pairs // n_zones, pairs % n_zones)
 
 
 def _fill(
@@ -200,7 +258,7 @@ def _fill(
     zone_layers: npt.NDArray[np.int32],
     shape: tuple[int, int],
 ) -> list[Labels]:
-    """One int32 raster per layer: +label where a run starts, -label where it stops, summed along each row."""
+    """One int32 raster per layer of the runs of its zones (disjoint within a layer, so sums are labels)."""
     layer_of_span = zone_layers[zone]
     out = []
     for layer in np.unique(layer_of_span):
@@ -232,48 +290,6 @@ def _edges(subset: ZoneSubset) -> _Edges:
     if len(_EDGE_MEMO) > _EDGE_MEMO_SIZE:
         _EDGE_MEMO.popitem(last=False)
     return edges
-
-
-_GEOMETRY_MEMO: OrderedDict[str, npt.NDArray[np.object_]] = OrderedDict()
-
-
-def _geometries(subset: ZoneSubset) -> npt.NDArray[np.object_]:
-    """The subset's shapely geometries, memoised per subset key like the edge table."""
-    cached = _GEOMETRY_MEMO.get(subset.key)
-    if cached is None:
-        cached = _GEOMETRY_MEMO[subset.key] = subset.geometries()
-        if len(_GEOMETRY_MEMO) > _EDGE_MEMO_SIZE:
-            _GEOMETRY_MEMO.popitem(last=False)
-    _GEOMETRY_MEMO.move_to_end(subset.key)
-    return cached
-
-
-def _touched_layers(
-    subset: ZoneSubset, transform: Any, shape: tuple[int, int], window: tuple[float, ...]
-) -> list[Labels]:
-    """GDAL's all-touched rule; zones closer than a pixel diagonal could touch one pixel, so they get own layers."""
-    import shapely
-    from rasterio.features import rasterize
-
-    geoms = _geometries(subset)
-    left, bottom, right, top = window
-    b = subset.bounds
-    candidates = np.flatnonzero((b[:, 0] <= right) & (b[:, 2] >= left) & (b[:, 1] <= top) & (b[:, 3] >= bottom))
-    near = candidates[shapely.intersects(geoms[candidates], shapely.box(*window))]
-    if len(near) == 0:
-        return []
-    reach = math.hypot(transform.a, transform.e)
-    tree = shapely.STRtree(geoms[near])
-    left, right = tree.query(geoms[near], predicate="dwithin", distance=reach)
-    keep = left < right
-    layers = greedy_layers(len(near), left[keep], right[keep])
-    out = []
-    for layer in np.unique(layers):
-        members = near[layers == layer]
-        shapes = [(geoms[k], int(k) + 1) for k in members]
-        burned = rasterize(shapes, out_shape=shape, transform=transform, all_touched=True, fill=0, dtype="int32")
-        out.append(np.ascontiguousarray(burned, dtype=np.int32))
-    return out
 
 
 def greedy_layers(n: int, left: npt.NDArray[np.int64], right: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
