@@ -54,7 +54,16 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     sel.add_argument("--end-date", "--end_date", dest="end_date", help="last day, YYYY-MM-DD (UTC, inclusive)")
     sel.add_argument("--bbox", help="W,S,E,N in EPSG:4326 (default for the Terrascope API: " + SEED_BBOX + ")")
     sel.add_argument("--aoi", metavar="GEOJSON", help="AOI polygon(s) from a GeoJSON file instead of --bbox")
-    sel.add_argument("--asset", default="NDVI", help="asset key of the raster to count (default NDVI)")
+    sel.add_argument(
+        "--asset",
+        default="NDVI",
+        help="asset key of the raster to count (default NDVI); in a directory, the word _ASSET_ in file names",
+    )
+    sel.add_argument(
+        "--pattern",
+        metavar="GLOB",
+        help="directories: count the GeoTIFFs whose name matches GLOB (e.g. '*_NDVI_10M_*.tif'), not by --asset",
+    )
     sel.add_argument(
         "--href-mode",
         choices=("auto", "local", "remote"),
@@ -271,7 +280,7 @@ def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
         raise UsageError(f"--catalog {catalog} does not exist")
     if ns.filter and not is_stac_api(catalog):
         raise UsageError("--filter works with a STAC API --catalog only")
-    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter)
+    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter, ns.pattern)
     return query, aoi
 
 

@@ -62,9 +62,9 @@ def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
     import rasterio
     from rasterio.errors import RasterioError
 
-    from histcalc.gdalenv import rasterio_env
+    from histcalc.gdalenv import for_href, rasterio_env
 
-    with rasterio_env(gdal or {}):
+    with rasterio_env(for_href(gdal or {}, href)):
         try:
             src = rasterio.open(href)
         except (RasterioError, OSError) as exc:

@@ -1,0 +1,138 @@
+"""Issue #11, input side: what a first-time user types and the files they meet, each against numpy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+
+from histcalc.cli import main
+from histcalc.demo import MOUNT, generate
+from tests.conftest import brute_force, uint8_bins, write_raster
+
+SEED_BBOX = (4.91, 51.16, 5.24, 51.27)
+SCL_DROP = (0, 3, 8, 9, 10, 11)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo dataset (static catalog + Terrascope-shaped folders with NDVI and SCL side by side)."""
+    return generate(tmp_path_factory.mktemp("demo"), size=64).parent
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _job(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / "r.json"
+    code, _, err = _run(capsys, *args, "--engine", "local", "--workers", "1", "-o", str(out))
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+# --- 1. directory catalogs select by asset -------------------------------------------------------------
+
+
+def test_directory_counts_only_the_asset_files(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _job(capsys, tmp_path, "--catalog", str(demo / "data"), "--asset", "NDVI")
+    ndvi = sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif"))
+    assert len(ndvi) == 9 and len(list((demo / MOUNT).rglob("*.tif"))) == 18
+    ref = brute_force(ndvi, uint8_bins().array)
+    assert doc["counts"] == ref["counts"].tolist() and doc["nodata"] == ref["nodata"]
+    assert doc["files"]["total"] == 9
+
+
+def test_directory_default_asset_is_ndvi_and_logs_what_it_left_out(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.json"
+    code, _, err = _run(capsys, "--catalog", str(demo / "data"), "--engine", "local", "-o", str(out))
+    assert code == 0 and json.loads(out.read_text())["files"]["total"] == 9
+    assert "9 GeoTIFF(s) of asset NDVI counted, 9 of other assets left out (SCENECLASSIFICATION (9))" in err
+
+
+def test_pattern_overrides_the_asset(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _job(capsys, tmp_path, "--catalog", str(demo / "data"), "--pattern", "*SCENECLASSIFICATION*")
+    scl = sorted((demo / MOUNT).rglob("*_SCENECLASSIFICATION_20M_V200.tif"))
+    values = np.concatenate([rasterio.open(p).read(1).ravel() for p in scl])
+    assert doc["files"]["total"] == 9 and doc["nodata"] == int((values == 0).sum())
+    assert doc["counts"][:12] == np.bincount(values[values != 0], minlength=256)[:12].tolist()
+
+
+def test_unknown_asset_lists_the_assets_found(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "data"), "--asset", "LAI", "--engine", "local")
+    assert code == 2 and err.count("\n") == 1
+    assert "assets found: NDVI (9), SCENECLASSIFICATION (9)" in err
+    code, _, err = _run(capsys, "--catalog", str(demo / "data"), "--pattern", "*B04*", "--engine", "local")
+    assert code == 4 and "matches --pattern '*B04*'" in err
+
+
+def test_mask_asset_works_for_a_directory(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("--catalog", str(demo / "data"), "--mask-asset", "SCENECLASSIFICATION")
+    doc = _job(capsys, tmp_path, *args)
+    counts, nodata, masked = np.zeros(256, np.int64), 0, 0
+    for path in sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif")):
+        ndvi = rasterio.open(path).read(1)
+        scl_path = Path(str(path).replace("_NDVI_10M_", "_SCENECLASSIFICATION_20M_"))
+        scl10 = np.repeat(np.repeat(rasterio.open(scl_path).read(1), 2, axis=0), 2, axis=1)
+        bad, dropped = ndvi == 255, np.isin(scl10, SCL_DROP)
+        counts += np.bincount(ndvi[~bad & ~dropped], minlength=256)
+        nodata, masked = nodata + int(bad.sum()), masked + int((dropped & ~bad).sum())
+    assert doc["counts"] == counts.tolist() and (doc["nodata"], doc["masked"]) == (nodata, masked) and masked > 0
+
+
+def test_a_single_tif_as_the_catalog(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif"))[0]
+    doc = _job(capsys, tmp_path, "--catalog", str(path))
+    ref = brute_force([path], uint8_bins().array)
+    assert doc["files"]["total"] == 1 and doc["counts"] == ref["counts"].tolist()
+
+
+# --- 3. local files see their sidecars (.msk, .aux.xml) -----------------------------------------------
+
+
+def test_external_msk_mask_is_honoured(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 200, (70, 50), dtype=np.uint8)
+    keep = rng.random(data.shape) < 0.6
+    folder = tmp_path / "d"
+    folder.mkdir()
+    path = folder / "ext_20240501.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=False):
+        write_raster(path, data, mask=keep, block=None)
+    assert Path(f"{path}.msk").exists()
+    with rasterio.open(path) as src:  # GDAL's own view of the mask, as any GDAL tool sees it
+        gdal_mask = src.read_masks(1) != 0
+    assert (gdal_mask == keep).all()
+    doc = _job(capsys, tmp_path, "--catalog", str(folder))
+    assert doc["counts"] == np.bincount(data[gdal_mask], minlength=256).tolist()
+    assert doc["nodata"] == int((~gdal_mask).sum()) > 0
+
+
+@pytest.mark.skipif(shutil.which("gdal_translate") is None, reason="gdal_translate (gdal-bin) not installed")
+def test_aux_xml_scale_offset_and_nodata_are_honoured(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = np.random.default_rng(4).integers(0, 50, (40, 30), dtype=np.uint8)
+    plain = write_raster(tmp_path / "plain.tif", data, block=None)
+    folder = tmp_path / "d"
+    folder.mkdir()
+    out = folder / "pam_20240501.tif"
+    # PROFILE=BASELINE keeps GDAL's own tags out of the TIFF: nodata, scale and offset go to out.tif.aux.xml
+    cmd = ["gdal_translate", "-q", "-co", "PROFILE=BASELINE", "-a_nodata", "7", "-a_scale", "0.5", "-a_offset", "10"]
+    subprocess.run([*cmd, str(plain), str(out)], check=True)
+    assert "<Scale>0.5</Scale>" in Path(f"{out}.aux.xml").read_text()
+    doc = _job(capsys, tmp_path, "--catalog", str(folder))
+    valid = data[data != 7].astype(np.float64) * 0.5 + 10
+    edges = np.asarray(doc["edges"])
+    assert edges[0] == 9.75 and edges[1] - edges[0] == pytest.approx(0.5)  # one bin per DN, centred
+    assert doc["counts"] == np.histogram(valid, bins=edges)[0].tolist()
+    assert doc["nodata"] == int((data == 7).sum()) > 0 and doc["stats"]["mean"] == pytest.approx(valid.mean())
