@@ -136,3 +136,53 @@ def test_aux_xml_scale_offset_and_nodata_are_honoured(tmp_path: Path, capsys: py
     assert edges[0] == 9.75 and edges[1] - edges[0] == pytest.approx(0.5)  # one bin per DN, centred
     assert doc["counts"] == np.histogram(valid, bins=edges)[0].tolist()
     assert doc["nodata"] == int((data == 7).sum()) > 0 and doc["stats"]["mean"] == pytest.approx(valid.mean())
+
+
+# --- 2. one AOI code path -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("res", [60.0, 20.0])
+def test_bbox_and_the_same_geojson_polygon_count_the_same_pixels(tmp_path: Path, res: float) -> None:
+    """Seed box on tile 31UFS's pixel grid (the demo's at 60 m); both spellings equal the exact lon/lat test."""
+    from rasterio.transform import Affine
+
+    from histcalc.aoi import AOI, load_geojson
+    from histcalc.raster import ReadSpec, histogram_of
+
+    shape = (int(18000 / res), int(30000 / res))
+    path = write_raster(
+        tmp_path / "t.tif", np.zeros(shape, np.uint8), transform=Affine(res, 0, 630000.0, 0, -res, 5685000.0)
+    )
+    w, s, e, n = SEED_BBOX
+    geojson = tmp_path / "aoi.geojson"
+    ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+    geojson.write_text(json.dumps({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}}))
+    clockwise = tmp_path / "cw.geojson"
+    clockwise.write_text(json.dumps({"type": "Polygon", "coordinates": [ring[::-1]]}))
+    expected = int(brute_force([path], uint8_bins().array, bbox=SEED_BBOX)["counts"].sum())
+    spellings = [AOI.from_bbox(SEED_BBOX), load_geojson(geojson), load_geojson(clockwise)]
+    counts = [histogram_of(str(path), uint8_bins(), ReadSpec(aoi=aoi)).count for aoi in spellings]
+    assert counts == [expected] * 3 and expected > 0
+
+
+@pytest.mark.parametrize(
+    ("crs", "fragment"), [("EPSG:99999", "unknown CRS 'EPSG:99999'"), ("urn:ogc:def:crs:XYZ::1", "unknown CRS")]
+)
+def test_geojson_with_an_unknown_crs_is_a_usage_error(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], crs: str, fragment: str
+) -> None:
+    aoi = tmp_path / "aoi.geojson"
+    ring = [[4.9, 51.1], [5.2, 51.1], [5.2, 51.2], [4.9, 51.1]]
+    aoi.write_text(json.dumps({"type": "Polygon", "crs": {"properties": {"name": crs}}, "coordinates": [ring]}))
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--aoi", str(aoi), "--engine", "local")
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_geojson_with_projected_coordinates_and_no_crs_is_refused(tmp_path: Path) -> None:
+    from histcalc.aoi import load_geojson
+    from histcalc.errors import UsageError
+
+    aoi = tmp_path / "utm.geojson"
+    aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[[6e5, 5.6e6], [6.1e5, 5.6e6], [6e5, 5.7e6]]]}))
+    with pytest.raises(UsageError, match=r"outside lon -180\.\.180"):
+        load_geojson(aoi)
