@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import rasterio
 
+from histcalc.bins import BinSpec
 from histcalc.cli import main
 from histcalc.demo import MOUNT, generate
 from tests.conftest import brute_force, uint8_bins, write_raster
 
 SEED_BBOX = (4.91, 51.16, 5.24, 51.27)
 SCL_DROP = (0, 3, 8, 9, 10, 11)
+DN_EDGES = np.arange(257) - 0.5  # files with scale 1: one bin per digital number
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +188,66 @@ def test_geojson_with_projected_coordinates_and_no_crs_is_refused(tmp_path: Path
     aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [[[6e5, 5.6e6], [6.1e5, 5.6e6], [6e5, 5.7e6]]]}))
     with pytest.raises(UsageError, match=r"outside lon -180\.\.180"):
         load_geojson(aoi)
+
+
+# --- 4. files an AOI cannot be placed on simply ---------------------------------------------------------
+
+
+def _failed(doc: dict[str, Any]) -> dict[str, str]:
+    return {Path(f["href"]).name: f["error"] for f in doc["files"]["failed"]}
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_no_crs_or_rotated_file_under_an_aoi_is_a_named_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rasterio.transform import Affine
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    data = np.arange(150, dtype=np.uint8).reshape(10, 15)
+    good = write_raster(folder / "good_20240501.tif", data, transform=Affine(100, 0, 630000, 0, -100, 5685000))
+    write_raster(folder / "nocrs_20240501.tif", data, crs=None, transform=Affine.identity())  # type: ignore[arg-type]
+    write_raster(folder / "rot_20240501.tif", data, transform=Affine(100, 10, 630000, 10, -100, 5685000))
+    out = tmp_path / "r.json"
+    code, _, _ = _run(capsys, "--catalog", str(folder), "--bbox=4.8,51.0,5.3,51.4", "--engine", "local", "-o", str(out))
+    doc = json.loads(out.read_text())
+    assert code == 5 and doc["files"]["total"] == 3
+    failed = _failed(doc)
+    assert "has no CRS" in failed["nocrs_20240501.tif"] and "rotated" in failed["rot_20240501.tif"]
+    ref = brute_force([good], DN_EDGES, bbox=(4.8, 51.0, 5.3, 51.4))
+    assert doc["counts"] == ref["counts"].tolist() and doc["stats"]["count"] == 150
+
+
+def test_rotated_file_without_an_aoi_counts_every_pixel(tmp_path: Path) -> None:
+    from rasterio.transform import Affine
+
+    from histcalc.raster import ReadSpec, histogram_of
+
+    data = np.random.default_rng(5).integers(0, 250, (30, 20), dtype=np.uint8)
+    path = write_raster(tmp_path / "rot.tif", data, transform=Affine(100, 10, 630000, 10, -100, 5685000), block=None)
+    h = histogram_of(str(path), BinSpec.per_digital_number("uint8", 1.0, 0.0), ReadSpec())
+    np.testing.assert_array_equal(h.counts, np.bincount(data.ravel(), minlength=256))
+
+
+GEOS = "+proj=geos +h=35786023 +lon_0=-75 +sweep=x +ellps=GRS80 +units=m +no_defs"
+
+
+def test_full_disk_geostationary_image_matches_a_bbox(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """GOES-East-like full disk: corners in space, so its footprint cannot come from its corners."""
+    from rasterio.transform import from_bounds
+
+    from histcalc.raster import inspect
+
+    half = 5_434_894.7  # the full disk's half-width in metres of the geos projection
+    data = np.random.default_rng(6).integers(0, 250, (128, 128), dtype=np.uint8)
+    folder = tmp_path / "d"
+    folder.mkdir()
+    transform = from_bounds(-half, -half, half, half, 128, 128)
+    path = write_raster(folder / "goes_20240501.tif", data, crs=GEOS, transform=transform)
+    footprint = inspect(str(path)).lonlat_bounds
+    assert footprint is not None and footprint[0] < -150 and footprint[2] > 0 and footprint[3] > 75
+    bbox = (-60.0, -20.0, -40.0, 0.0)
+    doc = _job(capsys, tmp_path, "--catalog", str(folder), "--bbox=" + ",".join(map(str, bbox)))
+    ref = brute_force([path], DN_EDGES, bbox=bbox)
+    assert doc["counts"] == ref["counts"].tolist() and sum(doc["counts"]) > 10

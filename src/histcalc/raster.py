@@ -37,7 +37,8 @@ class RasterInfo:
     crs: str
     width: int
     height: int
-    lonlat_bounds: BBox
+    lonlat_bounds: BBox | None  # None: unknown (no CRS, or no point of the raster maps onto the Earth)
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,8 @@ def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
 
 def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> RasterInfo:
     """Header facts of ``href`` (dtype, nodata, scale/offset, CRS, size, lon/lat bounds)."""
-    from rasterio.warp import transform_bounds
-
     with opened(href, gdal) as src:
         _check_band(src, band, href)
-        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21) if src.crs else src.bounds
         return RasterInfo(
             dtype=src.dtypes[band - 1],
             nodata=src.nodata,
@@ -88,8 +86,64 @@ def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> 
             crs=src.crs.to_string() if src.crs else "",
             width=src.width,
             height=src.height,
-            lonlat_bounds=tuple(float(b) for b in bounds),  # type: ignore[arg-type]
+            lonlat_bounds=lonlat_footprint(src),
+            count=src.count,
         )
+
+
+_GRID = 65  # footprint sample points per side when corners fall off the Earth
+
+
+def lonlat_footprint(src: Any) -> BBox | None:
+    """The raster's lon/lat bounds; None when unknown (no CRS, or nothing of it maps onto the Earth).
+
+    Normal rasters: their densified edges. A full-disk geostationary image has corners in space
+    (infinite lon/lat): then the finite points of a grid over the whole raster, widened by the
+    largest step between neighbouring points so that the true limb is inside.
+    """
+    from rasterio.warp import transform_bounds
+
+    if not src.crs:
+        return None
+    if not _is_rotated(src.transform):
+        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+        if all(math.isfinite(b) for b in bounds):
+            return (float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3]))
+    return _grid_footprint(src)
+
+
+def _grid_footprint(src: Any) -> BBox | None:
+    from rasterio.warp import transform
+
+    cols, rows = np.meshgrid(np.linspace(0, src.width, _GRID), np.linspace(0, src.height, _GRID))
+    xs, ys = src.transform * (cols.ravel(), rows.ravel())
+    with np.errstate(invalid="ignore"):
+        lon, lat = (
+            np.asarray(v, dtype=np.float64).reshape(_GRID, _GRID) for v in transform(src.crs, "EPSG:4326", xs, ys)
+        )
+    finite = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 360) & (np.abs(lat) <= 90)
+    if not finite.any():
+        return None
+    with np.errstate(invalid="ignore"):
+        pad = max(_largest_step(lon, finite), _largest_step(lat, finite))
+    return (
+        max(-180.0, float(lon[finite].min()) - pad),
+        max(-90.0, float(lat[finite].min()) - pad),
+        min(180.0, float(lon[finite].max()) + pad),
+        min(90.0, float(lat[finite].max()) + pad),
+    )
+
+
+def _largest_step(values: npt.NDArray[np.float64], finite: npt.NDArray[np.bool_]) -> float:
+    steps = [
+        np.abs(np.diff(values, axis=a))[finite[1:, :] & finite[:-1, :] if a == 0 else finite[:, 1:] & finite[:, :-1]]
+        for a in (0, 1)
+    ]
+    return max((float(s.max()) for s in steps if s.size), default=0.0)
+
+
+def _is_rotated(transform: Any) -> bool:
+    return bool(transform.b != 0 or transform.d != 0)
 
 
 def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
@@ -239,17 +293,35 @@ def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.bool_] | Non
 
 
 def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
-    """The AOI in the raster's CRS, or None when there is no AOI or it misses the raster."""
+    """The AOI in the raster's CRS, or None when there is no AOI or it misses the raster.
+
+    Files the AOI cannot be placed on exactly fail by name: no CRS, a rotated or skewed
+    geotransform, or an AOI that reaches off the Earth as this file's projection sees it.
+    """
     if aoi is None:
         return None
     from rasterio.features import bounds as geometry_bounds
 
-    geometry = aoi.in_crs(src.crs) if src.crs else aoi.geometry
+    if not src.crs:
+        raise RasterReadError(f"{src.name}: has no CRS, so the AOI ({aoi.crs}) cannot be placed on it")
+    if _is_rotated(src.transform):
+        raise RasterReadError(f"{src.name}: rotated or skewed geotransform, not supported with an AOI (--bbox/--aoi)")
+    geometry = aoi.in_crs(src.crs)
     left, bottom, right, top = geometry_bounds(geometry)
+    finite = [math.isfinite(v) for v in (left, bottom, right, top)]
+    if not all(finite):
+        if not _any_finite_vertex(geometry):
+            return None  # the whole AOI is off this file's view of the Earth
+        raise RasterReadError(f"{src.name}: the AOI reaches beyond the Earth's disk seen by this file's projection")
     b = src.bounds
     if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:
         return None
     return geometry
+
+
+def _any_finite_vertex(geometry: dict[str, Any]) -> bool:
+    coords = np.asarray([pt for poly in geometry["coordinates"] for ring in poly for pt in ring], dtype=np.float64)
+    return bool(np.isfinite(coords).all(axis=1).any())
 
 
 def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> list[Any]:
