@@ -251,3 +251,197 @@ def test_full_disk_geostationary_image_matches_a_bbox(tmp_path: Path, capsys: py
     doc = _job(capsys, tmp_path, "--catalog", str(folder), "--bbox=" + ",".join(map(str, bbox)))
     ref = brute_force([path], DN_EDGES, bbox=bbox)
     assert doc["counts"] == ref["counts"].tolist() and sum(doc["counts"]) > 10
+
+
+# --- 5. what users type -------------------------------------------------------------------------------
+
+
+def _query(*argv: str) -> Any:
+    from histcalc.argv import join_number_args
+    from histcalc.cli import job_parser, query_from_args
+
+    return query_from_args(job_parser().parse_args(join_number_args(argv)))
+
+
+@pytest.fixture(scope="module")
+def west(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lon/lat raster over San Francisco: negative longitudes."""
+    from rasterio.transform import from_origin
+
+    folder = tmp_path_factory.mktemp("west")
+    data = np.random.default_rng(7).integers(0, 250, (60, 80), dtype=np.uint8)
+    write_raster(folder / "sf_20240501.tif", data, crs="EPSG:4326", transform=from_origin(-122.6, 37.9, 0.004, 0.004))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["--bbox", "-122.5,37.7,-122.3,37.8"],
+        ["--bbox", "-122.5", "37.7", "-122.3", "37.8"],
+        ["--bbox=-122.5,37.7,-122.3,37.8"],
+        ["--bbox", "-122.5, 37.7, -122.3, 37.8"],
+    ],
+)
+def test_negative_and_separate_bbox_numbers(
+    west: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], spelling: list[str]
+) -> None:
+    doc = _job(capsys, tmp_path, "--catalog", str(west), *spelling, "--range", "-1", "300", "--bins", "301")
+    bbox = (-122.5, 37.7, -122.3, 37.8)
+    ref = brute_force([west / "sf_20240501.tif"], np.linspace(-1, 300, 302), bbox=bbox)
+    assert doc["query"]["bbox"] == list(bbox) and doc["counts"] == ref["counts"].tolist()
+    assert 0 < sum(doc["counts"]) < 60 * 80
+
+
+def test_negative_range_after_a_space() -> None:
+    from histcalc.argv import join_number_args
+    from histcalc.cli import bins_from_args, job_parser
+
+    for argv in (["--range", "-1,1"], ["--range", "-1", "1"], ["--range=-1,1"], ["--range", "-1e0,1"]):
+        bins = bins_from_args(job_parser().parse_args(join_number_args([*argv, "--bins", "4"])))
+        assert bins is not None and bins.edges == (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "start", "end"),
+    [
+        (["--start-date", "2024-05-01T10:00:00Z", "--end-date", "2024-06-10T23:59:59Z"], "2024-05-01", "2024-06-10"),
+        (["--start-date", "2024-05-01T23:30:00-02:00"], "2024-05-02", None),  # its UTC day
+        (["--start-date", "2024-05", "--end-date", "2024-06"], "2024-05-01", "2024-06-30"),
+        (["--start-date", "2024", "--end-date", "2024"], "2024-01-01", "2024-12-31"),
+        (["--end-date", "2024-02"], None, "2024-02-29"),
+        (["--datetime", "2024-05-01/2024-06-10"], "2024-05-01", "2024-06-10"),
+        (["--datetime", "2024-05-01T00:00:00Z/2024-06-10T00:00:00Z"], "2024-05-01", "2024-06-10"),
+        (["--datetime", "2024-05/.."], "2024-05-01", None),
+        (["--datetime", "../2024-06"], None, "2024-06-30"),
+        (["--datetime", "2024-05"], "2024-05-01", "2024-05-31"),
+    ],
+)
+def test_date_spellings(argv: list[str], start: str | None, end: str | None) -> None:
+    query, _ = _query("--catalog", ".", *argv)
+    assert (query.start and query.start.isoformat(), query.end and query.end.isoformat()) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--datetime", "2024-05", "--start-date", "2024-05-01"], "either --datetime"),
+        (["--datetime", "2024-13"], "--datetime must be a date"),
+        (["--percentiles", "50,150"], "0..100"),
+        (["--percentiles", "-1"], "0..100"),
+        (["--scale", "0"], "--scale must be a finite number other than 0"),
+        (["--scale", "nan"], "--scale"),
+        (["--catalog", "ftp://example.org/catalog.json"], "unsupported URL scheme ftp://"),
+    ],
+)
+def test_more_bad_input_is_one_line_and_exit_2(
+    demo: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--engine", "local", *argv)
+    assert code == 2 and fragment in err and err.count("\n") == 1, err
+
+
+def test_bins_without_range_span_the_data_type(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    code, _, err = _run(
+        capsys, "--catalog", str(demo / "catalog.json"), "--bins", "100", "--engine", "local", "-o", str(out)
+    )
+    doc = json.loads(out.read_text())
+    assert code == 0
+    edges = np.linspace(-0.5 * 0.004 - 0.08, 255.5 * 0.004 - 0.08, 101)  # uint8 DN -0.5..255.5, physical
+    np.testing.assert_allclose(doc["edges"], edges, rtol=0, atol=1e-12)
+    ref = brute_force(sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif")), np.asarray(doc["edges"]))
+    assert doc["counts"] == ref["counts"].tolist()
+    assert "bins hold 2 or 3 values each" in err and "aligned bins: --range -0.082,0.95 --bins 86" in err
+
+
+def test_aligned_bins_do_not_warn(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--bins", "64", "--dry-run")
+    assert code == 0 and "steps of the data" not in err
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--range", "0,1", "--bins", "300", "--dry-run")
+    assert code == 0 and "some bins stay empty" in err
+
+
+# --- 6. checks against the first header, options that do nothing, hints -----------------------------------
+
+
+def test_band_beyond_the_files_is_a_usage_error(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--band", "2", "--engine", "local", "-q")
+    assert code == 2 and "--band 2: the files have 1 band(s)" in err and err.count("\n") == 1
+
+
+def test_options_that_do_nothing_warn(west: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--catalog", str(west), "--engine", "local", "--dry-run"]
+    code, _, err = _run(capsys, *args, "--mask-values", "3,8", "--master", "local[2]", "--workers", "64")
+    assert code == 0
+    assert "--mask-values does nothing without --mask-asset" in err
+    assert "--master does nothing with --engine local" in err
+    assert "--workers 64: only 16 task(s) to run" in err
+
+
+def test_swapped_bbox_gets_a_hint(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--bbox", "51.16,4.91,51.27,5.24")
+    assert code == 4 and "lon/lat swapped? --bbox is W,S,E,N" in err and "--bbox 4.91,51.16,5.24,51.27" in err
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--bbox", "37.7,-122.5,37.8,-122.3")
+    assert code == 2 and "latitudes" in err and "--bbox -122.5,37.7,-122.3,37.8" in err
+
+
+def test_static_catalog_refusing_connections_is_one_clean_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    code, _, err = _run(capsys, "--catalog", f"http://127.0.0.1:{port}/catalog.json", "--engine", "local")
+    assert code == 3 and err.count("\n") == 1
+    assert err.startswith(f"histcalc: error: static catalog http://127.0.0.1:{port}/catalog.json: cannot connect (")
+
+
+# --- 7. --dry-run ----------------------------------------------------------------------------------------
+
+
+def test_dry_run_plans_and_estimates_without_reading(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.json"
+    code, stdout, _ = _run(capsys, "--catalog", str(demo / "catalog.json"), "--engine", "local", "--workers", "2",
+                           "--dry-run", "-o", str(out))  # fmt: skip
+    assert code == 0 and not out.exists()
+    assert "dry run: 9 scene(s), 9 file(s) (0 remote), 9 task(s) on 2 core(s)" in stdout
+    assert f"to read: {9 * 64 * 64:,} pixels, 36.9 KB uncompressed" in stdout and "estimated time: ~" in stdout
+    assert stdout.count("S2A_20240501T104621_31UFS_NDVI_10M_V200") == 2  # id and href of the first scene
+
+
+def test_dry_run_with_an_aoi_counts_the_window(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from histcalc import AOI, Query, find_scenes
+    from histcalc.dryrun import estimate
+    from histcalc.plan import plan_tasks
+
+    scenes = find_scenes(Query(catalog=str(demo / "catalog.json")))
+    aoi = AOI.from_bbox(SEED_BBOX)
+    est = estimate(scenes, aoi, plan_tasks(scenes, aoi, 2), 2)
+    files = sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif"))
+    inside = brute_force(files, uint8_bins().array, bbox=SEED_BBOX)
+    in_aoi = int(inside["counts"].sum()) + inside["nodata"]
+    assert est.files == 9 and est.sampled == 5 and in_aoi <= est.pixels < 9 * 64 * 64 // 4
+
+
+# --- 8. --help and -v ------------------------------------------------------------------------------------
+
+
+def test_help_shows_subcommands_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0
+    assert "histcalc demo" in out and "histcalc plot" in out and "examples:" in out
+    assert "exit codes:" in out and "4 no scene matched" in out
+    for flag in ("--pattern", "--datetime", "--dry-run", "--filter", "--allow-failures"):
+        assert flag in out
+
+
+def test_verbose_lists_files_and_resolved_values(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--dry-run", "-v", "--bins", "64")
+    assert code == 0
+    assert err.count("selected 2024-") == 9 and "S2B_20240506T104621_31UFS_NDVI_10M_V200.tif" in err
+    assert "values: uint8, physical = DN * 0.004 + -0.08, nodata 255.0" in err and "64 bins -0.082..0.942" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -72,14 +73,27 @@ class AOI:
 
 def parse_bbox(text: str) -> BBox:
     """``W,S,E,N`` from a command-line string."""
-    parts = [p for p in text.replace(" ", "").split(",") if p]
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     if len(parts) != 4:
         raise InvalidBBox(f"--bbox needs four numbers W,S,E,N, got {text!r}")
     try:
         w, s, e, n = (float(p) for p in parts)
     except ValueError as exc:
         raise InvalidBBox(f"--bbox needs four numbers W,S,E,N, got {text!r}") from exc
-    return validate_bbox((w, s, e, n))
+    try:
+        return validate_bbox((w, s, e, n))
+    except InvalidBBox as exc:
+        raise InvalidBBox(f"{exc}{swapped_hint((w, s, e, n))}") from exc
+
+
+def swapped_hint(bbox: BBox) -> str:
+    """A hint when ``bbox`` reads better as lat/lon: '' unless the swapped box is a valid W,S,E,N."""
+    w, s, e, n = bbox
+    try:
+        validate_bbox((s, w, n, e))
+    except InvalidBBox:
+        return ""
+    return f" (lon/lat swapped? --bbox is W,S,E,N, i.e. lon,lat,lon,lat: --bbox {s:g},{w:g},{n:g},{e:g})"
 
 
 def validate_bbox(bbox: BBox) -> BBox:

@@ -10,16 +10,18 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from histcalc import __version__
-from histcalc.aoi import AOI, load_geojson, parse_bbox
+from histcalc.aoi import AOI, load_geojson, parse_bbox, swapped_hint
+from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
 from histcalc.engines import Progress
-from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
+from histcalc.errors import HistcalcError, InvalidBins, NoScenesFound, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
 from histcalc.plan import GROUP_BY, Overrides
-from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api, parse_date
+from histcalc.scenes import TERRASCOPE_STAC_API, Query, Scene, is_stac_api, is_tiff, parse_date, parse_interval
 
 log = logging.getLogger("histcalc")
 
@@ -27,6 +29,23 @@ SEED_BBOX = "4.91,51.16,5.24,51.27"
 SCL_MASK_VALUES = "0,3,8,9,10,11"
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+_READABLE_SCHEMES = ("http", "https", "file")  # catalogs; a single GeoTIFF may use any scheme GDAL reads
+
+EPILOG = """\
+subcommands:
+  histcalc demo [options]          make the demo dataset (./demo-data) and run the seed's query on it
+  histcalc plot RESULT.json [-o P] redraw the plot of a saved result
+
+examples:
+  histcalc --start-date 2024-05-01 --end-date 2024-06-10 --bbox 4.91,51.16,5.24,51.27 -o ndvi.json
+  histcalc --catalog demo-data/catalog.json --engine local --datetime 2024-05 --range -1,1 --bins 50
+  histcalc --catalog /data/S2/ --asset NDVI --mask-asset SCENECLASSIFICATION --group-by month --csv m.csv
+  histcalc --catalog demo-data/catalog.json --aoi field.geojson --dry-run
+
+exit codes:
+  0 ok   2 bad input   3 catalog unreadable or unreachable   4 no scene matched   5 files failed
+  6 engine failure   7 output not writable   70 internal error   130 interrupted
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +56,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def job_parser(prog: str = "histcalc") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="Exact histogram of raster pixel values over a catalog query.")
+    p = _Parser(
+        prog=prog,
+        description="Exact histogram of raster pixel values over a catalog query (also: histcalc demo, histcalc plot).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_job_options(p)
     return p
 
@@ -50,9 +74,28 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help="STAC API URL, static STAC catalog/collection JSON, or a directory of GeoTIFFs",
     )
     sel.add_argument("--collection", default="terrascope-s2-ndvi-v2", help="STAC collection id")
-    sel.add_argument("--start-date", "--start_date", dest="start_date", help="first day, YYYY-MM-DD (UTC)")
-    sel.add_argument("--end-date", "--end_date", dest="end_date", help="last day, YYYY-MM-DD (UTC, inclusive)")
-    sel.add_argument("--bbox", help="W,S,E,N in EPSG:4326 (default for the Terrascope API: " + SEED_BBOX + ")")
+    sel.add_argument(
+        "--start-date",
+        "--start_date",
+        dest="start_date",
+        help="first day (UTC): YYYY-MM-DD, a datetime, or a month YYYY-MM / year YYYY from its first day",
+    )
+    sel.add_argument(
+        "--end-date",
+        "--end_date",
+        dest="end_date",
+        help="last day (UTC, inclusive): YYYY-MM-DD, a datetime, or a month / year up to its last day",
+    )
+    sel.add_argument(
+        "--datetime",
+        metavar="A/B",
+        help="the days as one STAC interval instead: 2024-05-01/2024-06-10, 2024-05/.., ../2024-06, or 2024-05",
+    )
+    sel.add_argument(
+        "--bbox",
+        metavar="W,S,E,N",
+        help="lon/lat box in EPSG:4326, commas or spaces (default for the Terrascope API: " + SEED_BBOX + ")",
+    )
     sel.add_argument("--aoi", metavar="GEOJSON", help="AOI polygon(s) from a GeoJSON file instead of --bbox")
     sel.add_argument(
         "--asset",
@@ -77,14 +120,17 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     sel.add_argument("--mask-asset", help="classification asset to mask with, e.g. SCENECLASSIFICATION (SCL)")
     sel.add_argument(
         "--mask-values",
-        default=SCL_MASK_VALUES,
         help=f"classes of --mask-asset to drop (default {SCL_MASK_VALUES}: SCL nodata, "
         "cloud shadow, clouds, cirrus, snow)",
     )
     sel.add_argument("--group-by", choices=GROUP_BY, help="one histogram per date, month, year, tile or item too")
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
-    val.add_argument("--bins", type=int, help="number of equal bins over --range (default 256 with --range)")
+    val.add_argument(
+        "--bins",
+        type=int,
+        help="number of equal bins over --range (default 256 with --range; without it, over the data type's range)",
+    )
     val.add_argument("--range", dest="value_range", metavar="LO,HI", help="range of the bins, physical units")
     val.add_argument("--scale", type=float, help="override the scale (physical = DN * scale + offset)")
     val.add_argument("--offset", type=float, help="override the offset")
@@ -105,6 +151,11 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help="skip (report) unreadable files, or fail the job (default skip)",
     )
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="select and plan only: print the scenes, files, tasks, pixels and bytes to read and a time estimate",
+    )
+    run.add_argument(
         "--allow-failures",
         default="0",
         metavar="N|P%",
@@ -122,7 +173,7 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``histcalc`` console script; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = join_number_args(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
             return run_demo(args[1:])
@@ -194,27 +245,24 @@ def run_job(ns: argparse.Namespace) -> int:
     """Validate the flags once, then select, compute and report."""
     from histcalc.compute import compute_histogram
     from histcalc.report import result_document, summary, write_csv, write_json, write_parquet
-    from histcalc.scenes import find_scenes
 
     query, aoi = query_from_args(ns)
     bins = bins_from_args(ns)
-    percentiles = parse_numbers(ns.percentiles, "--percentiles")
-    overrides = Overrides(
-        band=ns.band,
-        scale=ns.scale,
-        offset=ns.offset,
-        nodata=ns.nodata,
-        mask_asset=ns.mask_asset,
-        mask_values=_mask_values(ns.mask_values),
-        all_touched=ns.all_touched,
-    )
-    if ns.band < 1:
-        raise UsageError(f"--band must be 1 or more, got {ns.band}")
-    if ns.workers is not None and ns.workers < 1:
-        raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+    percentiles = percentiles_from_args(ns)
+    overrides = overrides_from_args(ns)
+    _check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
-    scenes = find_scenes(query)
+    scenes = _find_scenes(query)
+    notes = _unused_options(ns)
+    bins = _check_against_first_file(scenes, bins, ns, notes)
+    if notes:  # after every check: a bad option is one line, not warnings and then an error
+        log.warning("%s", "; ".join(notes))
+    if ns.dry_run:
+        from histcalc.dryrun import report
+
+        print(report(scenes, aoi, bins, overrides, ns.engine, ns.workers))
+        return 0
     result = compute_histogram(
         scenes,
         bins,
@@ -267,29 +315,140 @@ def allowed_failures(text: str, total: int) -> int:
         raise UsageError(f"--allow-failures needs a count N >= 0 or a percentage P% (0..100), got {text!r}") from exc
 
 
+def overrides_from_args(ns: argparse.Namespace) -> Overrides:
+    """The value and masking overrides, each checked: a scale of 0 or a non-finite one is refused."""
+    import math
+
+    if ns.band < 1:
+        raise UsageError(f"--band must be 1 or more, got {ns.band}")
+    if ns.scale is not None and (ns.scale == 0 or not math.isfinite(ns.scale)):
+        raise UsageError(f"--scale must be a finite number other than 0, got {ns.scale:g}")
+    if ns.offset is not None and not math.isfinite(ns.offset):
+        raise UsageError(f"--offset must be a finite number, got {ns.offset:g}")
+    return Overrides(
+        band=ns.band,
+        scale=ns.scale,
+        offset=ns.offset,
+        nodata=ns.nodata,
+        mask_asset=ns.mask_asset,
+        mask_values=_mask_values(ns.mask_values or SCL_MASK_VALUES),
+        all_touched=ns.all_touched,
+    )
+
+
+def percentiles_from_args(ns: argparse.Namespace) -> list[float]:
+    values = parse_numbers(ns.percentiles, "--percentiles")
+    if not all(0 <= q <= 100 for q in values):
+        raise UsageError(f"--percentiles must lie in 0..100, got {ns.percentiles!r}")
+    return values
+
+
+def _check_engine_options(ns: argparse.Namespace) -> None:
+    if ns.workers is not None and ns.workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+
+
+def _unused_options(ns: argparse.Namespace) -> list[str]:
+    """Options given that will do nothing in this combination."""
+    notes = []
+    if ns.mask_values is not None and not ns.mask_asset:
+        notes.append("--mask-values does nothing without --mask-asset (the classification asset to read them from)")
+    if ns.master and ns.engine == "local":
+        notes.append("--master does nothing with --engine local (it names a Spark master)")
+    if ns.workers is not None and ns.engine == "spark":
+        notes.append("--workers does nothing with --engine spark (Spark's executors and cores decide)")
+    return notes
+
+
+def _find_scenes(query: Query) -> list[Scene]:
+    """The scenes; a query that matches none gets a hint when its box reads better as lat/lon."""
+    from histcalc.scenes import find_scenes
+
+    try:
+        scenes = find_scenes(query)
+    except NoScenesFound as exc:
+        raise NoScenesFound(f"{exc}{swapped_hint(query.bbox) if query.bbox else ''}") from exc
+    for scene in scenes:
+        log.debug("selected %s %s", scene.day or "undated", scene.href)
+    return scenes
+
+
+def _check_against_first_file(
+    scenes: list[Scene], bins: BinSpec | None, ns: argparse.Namespace, notes: list[str]
+) -> BinSpec | None:
+    """Band count, bins over the data type and bin alignment, from the first readable file's header;
+    what the user should know goes to ``notes``."""
+    from histcalc import preflight
+
+    values = preflight.first_values(scenes, ns.band, (ns.scale, ns.offset, ns.nodata))
+    if values is None:
+        return bins  # no header readable: the job names the files that fail
+    if bins is None and ns.bins is not None:
+        bins = preflight.bins_over_dtype(ns.bins, values)
+    if bins is not None and (problem := preflight.misalignment(bins, values)):
+        notes.append(problem)
+    if ns.workers is not None and ns.engine == "local":
+        notes.extend(_idle_workers(scenes, ns.workers))
+    log.debug("%s", preflight.describe(values, bins))
+    return bins
+
+
+def _idle_workers(scenes: list[Scene], workers: int) -> list[str]:
+    from histcalc.plan import plan_tasks
+
+    tasks = len(plan_tasks(scenes, None, workers))
+    if workers <= tasks:
+        return []
+    return [f"--workers {workers}: only {tasks} task(s) to run, {workers - tasks} worker(s) will stay idle"]
+
+
 def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
-    start = parse_date(ns.start_date, "start-date") if ns.start_date else None
-    end = parse_date(ns.end_date, "end-date") if ns.end_date else None
+    start, end = _days_from_args(ns)
     if ns.aoi and ns.bbox:
         raise UsageError("give either --bbox or --aoi, not both")
     bbox_text = ns.bbox or (SEED_BBOX if ns.catalog == TERRASCOPE_STAC_API and not ns.aoi else None)
     aoi = load_geojson(ns.aoi) if ns.aoi else (AOI.from_bbox(parse_bbox(bbox_text)) if bbox_text else None)
     bbox = aoi.lonlat_bbox() if aoi else None
-    catalog = ns.catalog
-    if "://" not in catalog and not Path(catalog).exists():
-        raise UsageError(f"--catalog {catalog} does not exist")
+    catalog = _checked_catalog(ns.catalog)
     if ns.filter and not is_stac_api(catalog):
         raise UsageError("--filter works with a STAC API --catalog only")
     query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter, ns.pattern)
     return query, aoi
 
 
+def _days_from_args(ns: argparse.Namespace) -> tuple[date | None, date | None]:
+    """Inclusive UTC days from --start-date/--end-date or the one --datetime interval."""
+    if ns.datetime:
+        if ns.start_date or ns.end_date:
+            raise UsageError("give either --datetime or --start-date/--end-date, not both")
+        return parse_interval(ns.datetime)
+    start = parse_date(ns.start_date, "start-date") if ns.start_date else None
+    end = parse_date(ns.end_date, "end-date", end=True) if ns.end_date else None
+    return start, end
+
+
+def _checked_catalog(catalog: str) -> str:
+    """The --catalog as given, refused in one line when it cannot be read: missing path, unknown URL scheme."""
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(catalog).scheme.lower() if "://" in catalog else ""
+    if scheme == "file":
+        catalog = urlsplit(catalog).path
+    elif scheme and scheme not in _READABLE_SCHEMES and not is_tiff(catalog):
+        raise UsageError(
+            f"--catalog: unsupported URL scheme {scheme}:// (a catalog is read over http(s):// or from a local "
+            "path; a single GeoTIFF may also be s3://, gs://, /vsi...)"
+        )
+    if "://" not in catalog and not catalog.startswith("/vsi") and not Path(catalog).exists():
+        raise UsageError(f"--catalog {catalog} does not exist")
+    return catalog
+
+
 def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
+    """Bins from --bins/--range; None for one bin per digital number, or --bins alone (over the data type)."""
     if ns.bins is not None and ns.bins <= 0:
         raise InvalidBins(f"--bins must be a positive integer, got {ns.bins}")
     if ns.value_range is None:
-        if ns.bins is not None:
-            raise InvalidBins("--bins needs --range LO,HI (without both, one bin per digital number)")
         return None
     lo_hi = parse_numbers(ns.value_range, "--range")
     if len(lo_hi) != 2:
@@ -302,13 +461,6 @@ def _mask_values(text: str) -> tuple[int, ...]:
     if not all(v.is_integer() for v in values):
         raise UsageError(f"--mask-values needs whole numbers (classes), got {text!r}")
     return tuple(int(v) for v in values)
-
-
-def parse_numbers(text: str, flag: str) -> list[float]:
-    try:
-        return [float(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError as exc:
-        raise UsageError(f"{flag} needs comma-separated numbers, got {text!r}") from exc
 
 
 def configure_logging(level: int) -> None:

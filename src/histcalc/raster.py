@@ -91,6 +91,33 @@ def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> 
         )
 
 
+@dataclass(frozen=True)
+class Extent:
+    """What a job will read of one file: the AOI's pixel window, from the header alone."""
+
+    pixels: int  # pixels in the AOI's window (0 when the AOI misses the file)
+    file_pixels: int
+    itemsize: int
+
+
+def aoi_extent(href: str, aoi: AOI | None, band: int = 1, gdal: Mapping[str, str] | None = None) -> Extent:
+    """The pixels of ``href`` inside the AOI's window (the whole file without an AOI); reads no pixel."""
+    from rasterio.features import bounds as geometry_bounds
+    from rasterio.windows import from_bounds
+
+    with opened(href, gdal) as src:
+        _check_band(src, band, href)
+        full = src.width * src.height
+        itemsize = np.dtype(src.dtypes[band - 1]).itemsize
+        geometry = _aoi_in_raster(src, aoi)
+        if aoi is None or geometry is None:
+            return Extent(full if aoi is None else 0, full, itemsize)
+        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+        cols = min(src.width, math.ceil(w.col_off + w.width)) - max(0, math.floor(w.col_off))
+        rows = min(src.height, math.ceil(w.row_off + w.height)) - max(0, math.floor(w.row_off))
+        return Extent(max(0, cols) * max(0, rows), full, itemsize)
+
+
 _GRID = 65  # footprint sample points per side when corners fall off the Earth
 
 

@@ -92,11 +92,44 @@ class Scene:
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-def parse_date(text: str, flag: str = "date") -> date:
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def parse_date(text: str, flag: str = "date", *, end: bool = False) -> date:
+    """A day from what users type: ``2024-05-01``, ``2024-05-01T10:00:00Z`` (its UTC day), or a whole
+    month ``2024-05`` / year ``2024``, whose first day starts a range and whose last day (``end``) ends one."""
+    raw = text.strip()
     try:
-        return date.fromisoformat(text.strip())
+        if month := _MONTH.match(raw):
+            first = date(int(month[1]), int(month[2]), 1)
+            return _month_end(first) if end else first
+        if _YEAR.match(raw):
+            return date(int(raw), 12, 31) if end else date(int(raw), 1, 1)
+        if "T" in raw.upper() or " " in raw:
+            when = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+            return (when.astimezone(UTC) if when.tzinfo else when).date()
+        return date.fromisoformat(raw)
     except ValueError as exc:
-        raise InvalidDate(f"--{flag} must be a date YYYY-MM-DD, got {text!r}") from exc
+        raise InvalidDate(
+            f"--{flag} must be a date YYYY-MM-DD (or a datetime, a month YYYY-MM, a year YYYY), got {text!r}"
+        ) from exc
+
+
+def parse_interval(text: str) -> tuple[date | None, date | None]:
+    """A STAC datetime interval as pystac-client spells it: ``A/B``, ``A/..``, ``../B``, or one period ``A``."""
+    raw = text.strip()
+    if "/" not in raw:
+        return parse_date(raw, "datetime"), parse_date(raw, "datetime", end=True)
+    first, _, last = raw.partition("/")
+    start = None if first.strip() in ("", "..") else parse_date(first, "datetime")
+    stop = None if last.strip() in ("", "..") else parse_date(last, "datetime", end=True)
+    return start, stop
+
+
+def _month_end(first: date) -> date:
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
 
 
 def find_scenes(query: Query) -> list[Scene]:
@@ -135,7 +168,7 @@ def _scenes_from_static_catalog(source: str, query: Query) -> list[Scene]:
     try:
         obj = pystac.read_file(path)
     except Exception as exc:  # pystac raises many types for non-STAC JSON
-        raise CatalogError(f"{source} is not a readable STAC catalog: {_first_line(exc)}") from exc
+        raise CatalogError(_unreadable(source, exc)) from exc
     items = _items_of(obj, source)
     return [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
 
@@ -375,6 +408,24 @@ def is_stac_api(catalog: str) -> bool:
 
 def _is_url(text: str) -> bool:
     return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+
+
+def _unreadable(source: str, exc: BaseException) -> str:
+    """One line for a static catalog that could not be read: unreachable, HTTP error, or not STAC."""
+    from urllib.error import HTTPError, URLError
+
+    from histcalc.stac_api import safe_url
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, (URLError, ConnectionError, TimeoutError)):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, HTTPError):
+        return f"static catalog {safe_url(source)}: HTTP {cause.code} {cause.reason}"
+    if cause is not None and _is_url(source):
+        reason = getattr(cause, "reason", None) or cause
+        text = getattr(reason, "strerror", None) or str(reason)
+        return f"static catalog {safe_url(source)}: cannot connect ({text})"
+    return f"{source} is not a readable STAC catalog: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:
