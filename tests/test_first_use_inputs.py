@@ -445,3 +445,13 @@ def test_verbose_lists_files_and_resolved_values(demo: Path, capsys: pytest.Capt
     assert code == 0
     assert err.count("selected 2024-") == 9 and "S2B_20240506T104621_31UFS_NDVI_10M_V200.tif" in err
     assert "values: uint8, physical = DN * 0.004 + -0.08, nodata 255.0" in err and "64 bins -0.082..0.942" in err
+
+
+def test_readme_flag_table_lists_every_flag() -> None:
+    from histcalc.cli import job_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))
+    flags = {o for a in job_parser()._actions for o in a.option_strings if o.startswith("--") and "_" not in o}
+    missing = sorted(f for f in flags if f"`{f}" not in table and f"{f} " not in table and f"{f}`" not in table)
+    assert not missing, missing
