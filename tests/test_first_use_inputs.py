@@ -455,3 +455,32 @@ def test_readme_flag_table_lists_every_flag() -> None:
     flags = {o for a in job_parser()._actions for o in a.option_strings if o.startswith("--") and "_" not in o}
     missing = sorted(f for f in flags if f"`{f}" not in table and f"{f} " not in table and f"{f}`" not in table)
     assert not missing, missing
+
+
+# --- found trying the CLI as a new user ----------------------------------------------------------------
+
+
+def test_choices_and_asset_keys_ignore_case(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("--catalog", str(demo / "catalog.json"), "--asset", "ndvi", "--group-by", "Month")
+    doc = _job(capsys, tmp_path, *args, "--mask-asset", "sceneclassification", "--engine", "LOCAL")
+    assert doc["files"]["total"] == 9 and doc["masked"] > 0
+
+
+def test_unknown_catalog_asset_or_mask_asset_lists_what_there_is(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = str(demo / "catalog.json")
+    code, _, err = _run(capsys, "--catalog", catalog, "--asset", "LAI", "--engine", "local", "-q")
+    assert (
+        code == 2 and "no selected item has the asset 'LAI' (--asset); their assets: NDVI, SCENECLASSIFICATION" in err
+    )
+    code, _, err = _run(capsys, "--catalog", catalog, "--mask-asset", "SCL", "--engine", "local", "-q")
+    assert (
+        code == 2 and "--mask-asset SCL: the selected scenes have no such asset" in err and "SCENECLASSIFICATION" in err
+    )
+    assert err.count("\n") == 1
+
+
+def test_unpadded_and_slashed_dates() -> None:
+    query, _ = _query("--catalog", ".", "--start-date", "2024-5-1", "--end-date", "2024/6/10")
+    assert (query.start.isoformat(), query.end.isoformat()) == ("2024-05-01", "2024-06-10")

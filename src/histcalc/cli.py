@@ -110,6 +110,7 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     sel.add_argument(
         "--href-mode",
         choices=("auto", "local", "remote"),
+        type=str.lower,
         default="auto",
         help="read alternate.local.href (mounted path) or the main href (default auto)",
     )
@@ -123,7 +124,9 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help=f"classes of --mask-asset to drop (default {SCL_MASK_VALUES}: SCL nodata, "
         "cloud shadow, clouds, cirrus, snow)",
     )
-    sel.add_argument("--group-by", choices=GROUP_BY, help="one histogram per date, month, year, tile or item too")
+    sel.add_argument(
+        "--group-by", choices=GROUP_BY, type=str.lower, help="one histogram per date, month, year, tile or item too"
+    )
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
     val.add_argument(
@@ -141,12 +144,13 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help="percentiles to report (default 2,25,50,75,98)",
     )
     run = p.add_argument_group("engine")
-    run.add_argument("--engine", choices=("spark", "local"), default="spark", help="default spark")
+    run.add_argument("--engine", choices=("spark", "local"), type=str.lower, default="spark", help="default spark")
     run.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     run.add_argument("--workers", type=int, help="processes for the local engine (default: all cores)")
     run.add_argument(
         "--on-error",
         choices=("skip", "fail"),
+        type=str.lower,
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
     )
@@ -254,6 +258,7 @@ def run_job(ns: argparse.Namespace) -> int:
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
     scenes = _find_scenes(query)
+    overrides = _resolve_mask_asset(scenes, overrides)
     notes = _unused_options(ns)
     bins = _check_against_first_file(scenes, bins, ns, notes)
     if notes:  # after every check: a bad option is one line, not warnings and then an error
@@ -346,6 +351,23 @@ def percentiles_from_args(ns: argparse.Namespace) -> list[float]:
 def _check_engine_options(ns: argparse.Namespace) -> None:
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+
+
+def _resolve_mask_asset(scenes: list[Scene], overrides: Overrides) -> Overrides:
+    """--mask-asset as the scenes spell it (case aside); a usage error listing their assets if none has it."""
+    from dataclasses import replace
+
+    wanted = overrides.mask_asset
+    if wanted is None:
+        return overrides
+    keys = {k for s in scenes for k in s.extra_hrefs}
+    if wanted in keys:
+        return overrides
+    folded = [k for k in keys if k.lower() == wanted.lower()]
+    if len(folded) == 1:
+        return replace(overrides, mask_asset=folded[0])
+    have = ", ".join(sorted(keys)) or "none"
+    raise UsageError(f"--mask-asset {wanted}: the selected scenes have no such asset (their other assets: {have})")
 
 
 def _unused_options(ns: argparse.Namespace) -> list[str]:

@@ -94,6 +94,7 @@ class Scene:
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
+_LOOSE_DAY = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 
 
 def parse_date(text: str, flag: str = "date", *, end: bool = False) -> date:
@@ -109,6 +110,8 @@ def parse_date(text: str, flag: str = "date", *, end: bool = False) -> date:
         if "T" in raw.upper() or " " in raw:
             when = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
             return (when.astimezone(UTC) if when.tzinfo else when).date()
+        if day := _LOOSE_DAY.match(raw):  # 2024-5-1, 2024/05/01
+            return date(int(day[1]), int(day[2]), int(day[3]))
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise InvalidDate(
@@ -143,7 +146,7 @@ def find_scenes(query: Query) -> list[Scene]:
         items: Iterable[Any] = search_items(
             source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2()
         )
-        scenes = [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+        scenes = _scenes_from_items(items, query)
     elif is_tiff(source):
         scenes = _scene_from_file(source, query)
     elif not _is_url(source) and Path(source).is_dir() and not (Path(source) / "catalog.json").exists():
@@ -170,7 +173,7 @@ def _scenes_from_static_catalog(source: str, query: Query) -> list[Scene]:
     except Exception as exc:  # pystac raises many types for non-STAC JSON
         raise CatalogError(_unreadable(source, exc)) from exc
     items = _items_of(obj, source)
-    return [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+    return _scenes_from_items(items, query)
 
 
 def _items_of(obj: Any, source: str) -> Iterable[Any]:
@@ -185,6 +188,44 @@ def _items_of(obj: Any, source: str) -> Iterable[Any]:
     raise CatalogError(f"{source} is a STAC {type(obj).__name__}, not a catalog, collection or item")
 
 
+def _scenes_from_items(items: Iterable[Any], query: Query) -> list[Scene]:
+    """Scenes of the matching items; items without the asset are named once, with the keys they have."""
+    scenes, lacking, keys = [], [], set()
+    for item in items:
+        scene = _scene_from_item(item, query)
+        if scene is None and _asset_key(item, query.asset) is None and _item_matches(item, query):
+            lacking.append(item.id)
+            keys.update(item.assets)
+        elif scene is not None:
+            scenes.append(scene)
+    if lacking:
+        have = ", ".join(sorted(keys)) or "none"
+        if not scenes:
+            raise UsageError(f"no selected item has the asset {query.asset!r} (--asset); their assets: {have}")
+        log.warning(
+            "%d item(s) have no asset %r and were skipped (e.g. %s; their assets: %s)",
+            len(lacking),
+            query.asset,
+            lacking[0],
+            have,
+        )
+    return scenes
+
+
+def _asset_key(item: Any, wanted: str) -> str | None:
+    """The item's key for asset ``wanted``: exact, else the one key that matches ignoring case."""
+    if wanted in item.assets:
+        return wanted
+    folded = [k for k in item.assets if k.lower() == wanted.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _item_matches(item: Any, query: Query) -> bool:
+    if query.collection and item.collection_id and item.collection_id != query.collection:
+        return False
+    return _day_matches(_item_day(item), query) and _bbox_matches(item.bbox, query.bbox)
+
+
 def _scene_from_item(item: Any, query: Query) -> Scene | None:
     """A Scene for a pystac Item when it matches the query's collection, days and bbox."""
     if query.collection and item.collection_id and item.collection_id != query.collection:
@@ -192,12 +233,12 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
     day = _item_day(item)
     if not _day_matches(day, query) or not _bbox_matches(item.bbox, query.bbox):
         return None
-    asset = item.assets.get(query.asset)
-    if asset is None:
-        log.warning("item %s has no asset %r; skipped", item.id, query.asset)
+    key = _asset_key(item, query.asset)
+    if key is None:
         return None
+    asset = item.assets[key]
     band = _raster_band(asset)
-    extra = {k: _choose_href(a, query.href_mode) for k, a in item.assets.items() if k != query.asset}
+    extra = {k: _choose_href(a, query.href_mode) for k, a in item.assets.items() if k != key}
     return Scene(
         id=item.id,
         href=_choose_href(asset, query.href_mode),
