@@ -484,3 +484,23 @@ def test_unknown_catalog_asset_or_mask_asset_lists_what_there_is(
 def test_unpadded_and_slashed_dates() -> None:
     query, _ = _query("--catalog", ".", "--start-date", "2024-5-1", "--end-date", "2024/6/10")
     assert (query.start.isoformat(), query.end.isoformat()) == ("2024-05-01", "2024-06-10")
+
+
+def test_demo_takes_datetime_instead_of_the_seed_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    argv = ["demo", "--dir", str(tmp_path / "d"), "--size", "32", "--engine", "local", "--datetime", "2024-05"]
+    code, _, err = _run(capsys, *argv, "-o", str(out), "-q")
+    doc = json.loads(out.read_text())
+    assert code == 0, err
+    assert (doc["query"]["start_date"], doc["query"]["end_date"]) == ("2024-05-01", "2024-05-31")
+    assert doc["files"]["total"] == 7  # May 1, 6, ..., 31
+
+
+def test_no_swap_hint_for_a_box_that_reads_the_same_swapped(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--bbox", "0,0,1,1", "-q")
+    assert code == 4 and "swapped" not in err
+
+
+def test_pattern_with_a_stac_catalog_warns(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--pattern", "*.tif", "--dry-run", "-q")
+    assert code == 0 and "--pattern does nothing with a STAC catalog" in err

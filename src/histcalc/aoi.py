@@ -89,6 +89,8 @@ def parse_bbox(text: str) -> BBox:
 def swapped_hint(bbox: BBox) -> str:
     """A hint when ``bbox`` reads better as lat/lon: '' unless the swapped box is a valid W,S,E,N."""
     w, s, e, n = bbox
+    if (s, w, n, e) == (w, s, e, n):
+        return ""
     try:
         validate_bbox((s, w, n, e))
     except InvalidBBox:

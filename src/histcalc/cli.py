@@ -225,8 +225,9 @@ def run_demo(args: Sequence[str]) -> int:
         print(f"demo catalog: {catalog}")
         return 0
     ns.catalog = ns.catalog or str(catalog)
-    ns.start_date = ns.start_date or "2024-05-01"
-    ns.end_date = ns.end_date or "2024-06-10"
+    if not ns.datetime:  # the seed's days, unless the user chose days
+        ns.start_date = ns.start_date or "2024-05-01"
+        ns.end_date = ns.end_date or "2024-06-10"
     ns.bbox = ns.bbox or (None if ns.aoi else SEED_BBOX)
     return run_job(ns)
 
@@ -377,6 +378,8 @@ def _unused_options(ns: argparse.Namespace) -> list[str]:
         notes.append("--mask-values does nothing without --mask-asset (the classification asset to read them from)")
     if ns.master and ns.engine == "local":
         notes.append("--master does nothing with --engine local (it names a Spark master)")
+    if ns.pattern and (is_stac_api(ns.catalog) or ns.catalog.lower().endswith(".json") or is_tiff(ns.catalog)):
+        notes.append("--pattern does nothing with a STAC catalog or a single file (it selects files in a directory)")
     if ns.workers is not None and ns.engine == "spark":
         notes.append("--workers does nothing with --engine spark (Spark's executors and cores decide)")
     return notes

@@ -142,7 +142,9 @@ def find_scenes(query: Query) -> list[Scene]:
         from histcalc.stac_api import search_items
 
         if not (query.start and query.end):
-            raise InvalidDate("a STAC API search needs --start-date and --end-date")
+            raise InvalidDate(
+                "a STAC API search needs a first and a last day: --start-date and --end-date, or --datetime A/B"
+            )
         items: Iterable[Any] = search_items(
             source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2()
         )
@@ -478,10 +480,13 @@ def _describe(query: Query) -> str:
     from histcalc.stac_api import safe_url
 
     parts = [f"catalog {safe_url(query.catalog)}"]
-    if query.collection:
+    stac = _is_url(query.catalog) or query.catalog.lower().endswith(".json")
+    if query.collection and stac:
         parts.append(f"collection {query.collection}")
+    if not stac:
+        parts.append(f"asset {query.asset}" if not query.pattern else f"pattern {query.pattern}")
     if query.start or query.end:
-        parts.append(f"dates {query.start or '...'}..{query.end or '...'}")
+        parts.append(f"dates {query.start or 'any'} to {query.end or 'any'}")
     if query.bbox:
         parts.append("bbox " + ",".join(f"{v:g}" for v in query.bbox))
     return ", ".join(parts)
