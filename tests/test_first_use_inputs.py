@@ -198,25 +198,29 @@ def _failed(doc: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
-def test_no_crs_or_rotated_file_under_an_aoi_is_a_named_failure(
+def test_no_crs_is_a_named_failure_and_a_rotated_file_is_exact(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rasterio.transform import Affine
 
     folder = tmp_path / "d"
     folder.mkdir()
-    data = np.arange(150, dtype=np.uint8).reshape(10, 15)
+    rng = np.random.default_rng(8)
+    data = rng.integers(0, 250, (150, 120), dtype=np.uint8)
     good = write_raster(folder / "good_20240501.tif", data, transform=Affine(100, 0, 630000, 0, -100, 5685000))
     write_raster(folder / "nocrs_20240501.tif", data, crs=None, transform=Affine.identity())  # type: ignore[arg-type]
-    write_raster(folder / "rot_20240501.tif", data, transform=Affine(100, 10, 630000, 10, -100, 5685000))
+    rotated = write_raster(folder / "rot_20240501.tif", data, transform=Affine(90, 30, 630000, 25, -95, 5685000))
     out = tmp_path / "r.json"
-    code, _, _ = _run(capsys, "--catalog", str(folder), "--bbox=4.8,51.0,5.3,51.4", "--engine", "local", "-o", str(out))
+    bbox = (4.9, 51.2, 5.5, 51.28)  # cuts through both georeferenced files
+    code, _, _ = _run(
+        capsys, "--catalog", str(folder), "--bbox=4.9,51.2,5.5,51.28", "--engine", "local", "-o", str(out)
+    )
     doc = json.loads(out.read_text())
     assert code == 5 and doc["files"]["total"] == 3
-    failed = _failed(doc)
-    assert "has no CRS" in failed["nocrs_20240501.tif"] and "rotated" in failed["rot_20240501.tif"]
-    ref = brute_force([good], DN_EDGES, bbox=(4.8, 51.0, 5.3, 51.4))
-    assert doc["counts"] == ref["counts"].tolist() and doc["stats"]["count"] == 150
+    assert list(_failed(doc)) == ["nocrs_20240501.tif"] and "has no CRS" in _failed(doc)["nocrs_20240501.tif"]
+    ref = brute_force([good, rotated], DN_EDGES, bbox=bbox)  # pixel centres through the full affine
+    one = brute_force([rotated], DN_EDGES, bbox=bbox)
+    assert doc["counts"] == ref["counts"].tolist() and 0 < one["counts"].sum() < data.size
 
 
 def test_rotated_file_without_an_aoi_counts_every_pixel(tmp_path: Path) -> None:
@@ -504,3 +508,16 @@ def test_no_swap_hint_for_a_box_that_reads_the_same_swapped(demo: Path, capsys: 
 def test_pattern_with_a_stac_catalog_warns(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "--catalog", str(demo / "catalog.json"), "--pattern", "*.tif", "--dry-run", "-q")
     assert code == 0 and "--pattern does nothing with a STAC catalog" in err
+
+
+def test_an_aoi_partly_off_the_disk_is_a_named_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rasterio.transform import from_bounds
+
+    half = 5_434_894.7
+    folder = tmp_path / "d"
+    folder.mkdir()
+    data = np.ones((64, 64), dtype=np.uint8)
+    write_raster(folder / "goes_20240501.tif", data, crs=GEOS, transform=from_bounds(-half, -half, half, half, 64, 64))
+    out = tmp_path / "r.json"
+    code, _, _ = _run(capsys, "--catalog", str(folder), "--bbox=-10,0,40,10", "--engine", "local", "-o", str(out))
+    assert code == 5 and "beyond the Earth's disk" in _failed(json.loads(out.read_text()))["goes_20240501.tif"]

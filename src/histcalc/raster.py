@@ -322,8 +322,9 @@ def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.bool_] | Non
 def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
     """The AOI in the raster's CRS, or None when there is no AOI or it misses the raster.
 
-    Files the AOI cannot be placed on exactly fail by name: no CRS, a rotated or skewed
-    geotransform, or an AOI that reaches off the Earth as this file's projection sees it.
+    Files the AOI cannot be placed on exactly fail by name: no CRS, or an AOI that reaches off
+    the Earth as this file's projection sees it. Rotated and skewed geotransforms are exact: the
+    overlap is tested in pixel space and GDAL rasterises through the full affine transform.
     """
     if aoi is None:
         return None
@@ -331,24 +332,51 @@ def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
 
     if not src.crs:
         raise RasterReadError(f"{src.name}: has no CRS, so the AOI ({aoi.crs}) cannot be placed on it")
-    if _is_rotated(src.transform):
-        raise RasterReadError(f"{src.name}: rotated or skewed geotransform, not supported with an AOI (--bbox/--aoi)")
-    geometry = aoi.in_crs(src.crs)
+    try:
+        geometry = aoi.in_crs(src.crs)
+    except Exception:  # GDAL refuses geometries with points its projection cannot reach
+        geometry = _pointwise(aoi, src.crs)
     left, bottom, right, top = geometry_bounds(geometry)
-    finite = [math.isfinite(v) for v in (left, bottom, right, top)]
-    if not all(finite):
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
         if not _any_finite_vertex(geometry):
             return None  # the whole AOI is off this file's view of the Earth
         raise RasterReadError(f"{src.name}: the AOI reaches beyond the Earth's disk seen by this file's projection")
+    if _is_rotated(src.transform):
+        return geometry if _overlaps_in_pixels(geometry, src) else None
     b = src.bounds
     if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:
         return None
     return geometry
 
 
+def _overlaps_in_pixels(geometry: dict[str, Any], src: Any) -> bool:
+    """Whether the AOI's vertices, in pixel coordinates, span a box that meets the raster's."""
+    coords = _vertices(geometry)
+    cols, rows = ~src.transform * (coords[:, 0], coords[:, 1])
+    return bool(cols.max() > 0 and cols.min() < src.width and rows.max() > 0 and rows.min() < src.height)
+
+
+def _pointwise(aoi: AOI, crs: Any) -> dict[str, Any]:
+    """The AOI's vertices transformed one by one (unreachable ones infinite), as one flat polygon ring."""
+    from rasterio.warp import transform
+
+    vertices = _vertices(aoi.geometry)
+    with np.errstate(invalid="ignore"):
+        xs, ys = transform(aoi.crs, crs, vertices[:, 0].tolist(), vertices[:, 1].tolist())
+    points = [
+        [x if math.isfinite(x) else math.inf, y if math.isfinite(y) else math.inf] for x, y in zip(xs, ys, strict=True)
+    ]
+    return {"type": "Polygon", "coordinates": [points]}
+
+
 def _any_finite_vertex(geometry: dict[str, Any]) -> bool:
-    coords = np.asarray([pt for poly in geometry["coordinates"] for ring in poly for pt in ring], dtype=np.float64)
-    return bool(np.isfinite(coords).all(axis=1).any())
+    return bool(np.isfinite(_vertices(geometry)).all(axis=1).any())
+
+
+def _vertices(geometry: dict[str, Any]) -> npt.NDArray[np.float64]:
+    """Every vertex of a Polygon or MultiPolygon as an (n, 2) array."""
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    return np.asarray([pt[:2] for poly in polygons for ring in poly for pt in ring], dtype=np.float64).reshape(-1, 2)
 
 
 def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> list[Any]:
