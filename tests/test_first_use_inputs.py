@@ -521,3 +521,26 @@ def test_an_aoi_partly_off_the_disk_is_a_named_failure(tmp_path: Path, capsys: p
     out = tmp_path / "r.json"
     code, _, _ = _run(capsys, "--catalog", str(folder), "--bbox=-10,0,40,10", "--engine", "local", "-o", str(out))
     assert code == 5 and "beyond the Earth's disk" in _failed(json.loads(out.read_text()))["goes_20240501.tif"]
+
+
+def test_aoi_as_inline_geojson_and_a_hint_for_other_formats(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from histcalc.aoi import AOI, load_geojson
+    from histcalc.errors import UsageError
+
+    w, s, e, n = SEED_BBOX
+    text = json.dumps({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})
+    assert load_geojson(text).geometry == AOI.from_bbox(SEED_BBOX).geometry
+    shapefile = tmp_path / "fields.shp"
+    shapefile.write_bytes(b"\x00\x00\x27\x0a")
+    with pytest.raises(UsageError, match=r"ogr2ogr -f GeoJSON aoi\.geojson fields\.shp"):
+        load_geojson(shapefile)
+
+
+def test_catalog_with_a_tilde_after_an_equals_sign(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(demo))
+    code, stdout, _ = _run(capsys, "--catalog=~/catalog.json", "--dry-run", "-q")
+    assert code == 0 and "dry run: 9 scene(s)" in stdout

@@ -114,11 +114,16 @@ def validate_bbox(bbox: BBox) -> BBox:
 
 
 def load_geojson(path: str | Path) -> AOI:
-    """An AOI from a GeoJSON file (Feature, FeatureCollection or geometry; Polygon/MultiPolygon)."""
+    """An AOI from a GeoJSON file, or GeoJSON text (Feature, FeatureCollection or geometry;
+    Polygon/MultiPolygon)."""
+    inline = str(path).lstrip().startswith("{")
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(str(path) if inline else Path(path).expanduser().read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read GeoJSON AOI {path}: {exc}") from exc
+        raise UsageError(f"cannot read GeoJSON AOI {_short(path)}: {exc}{_format_hint(path)}") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"GeoJSON AOI {_short(path)} is not a GeoJSON object")
+    path = _short(path) if inline else path
     crs = _declared_crs(data, path)
     geoms = _polygons(data)
     if not geoms:
@@ -131,6 +136,19 @@ def load_geojson(path: str | Path) -> AOI:
     if _is_geographic(crs):
         _check_lonlat(rings, path)
     return AOI.from_polygons(rings, crs)
+
+
+def _short(path: str | Path) -> str:
+    text = str(path)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _format_hint(path: str | Path) -> str:
+    suffix = Path(str(path)).suffix.lower()
+    if suffix in ("", ".json", ".geojson") or str(path).lstrip().startswith("{"):
+        return ""
+    name = Path(str(path)).name
+    return f" (--aoi reads GeoJSON; convert a {suffix} file with: ogr2ogr -f GeoJSON aoi.geojson {name})"
 
 
 def _densify(ring: list[list[float]], step: float) -> list[list[float]]:

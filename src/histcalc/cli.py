@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -464,6 +465,8 @@ def _checked_catalog(catalog: str) -> str:
             f"--catalog: unsupported URL scheme {scheme}:// (a catalog is read over http(s):// or from a local "
             "path; a single GeoTIFF may also be s3://, gs://, /vsi...)"
         )
+    if "://" not in catalog and not catalog.startswith("/vsi"):
+        catalog = os.path.expanduser(catalog)  # --catalog=~/data: no shell expands it
     if "://" not in catalog and not catalog.startswith("/vsi") and not Path(catalog).exists():
         raise UsageError(f"--catalog {catalog} does not exist")
     return catalog
