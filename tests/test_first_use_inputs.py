@@ -544,3 +544,17 @@ def test_catalog_with_a_tilde_after_an_equals_sign(
     monkeypatch.setenv("HOME", str(demo))
     code, stdout, _ = _run(capsys, "--catalog=~/catalog.json", "--dry-run", "-q")
     assert code == 0 and "dry run: 9 scene(s)" in stdout
+
+
+def test_number_lists_after_spaces() -> None:
+    from histcalc.argv import join_number_args
+
+    argv = ["--percentiles", "10", "90", "--mask-values", "3", "8,9", "--offset", "-0.08", "--bbox", "1", "2", "3", "4"]
+    assert join_number_args([*argv, "-q"]) == [
+        "--percentiles=10,90",
+        "--mask-values=3,8,9",
+        "--offset=-0.08",
+        "--bbox=1,2,3,4",
+        "-q",
+    ]
+    assert join_number_args(["--bbox", "1,2,3,4", "5"]) == ["--bbox=1,2,3,4", "5"]  # a fifth number stays out

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 from histcalc.errors import UsageError
 
-# How many numbers each numeric flag takes at most (a list flag takes one comma-separated token).
+# How many numbers each numeric flag takes at most (lists: any number; nothing positional follows).
 NUMERIC_FLAGS: dict[str, int] = {
     "--bbox": 4,
     "--range": 2,
     "--scale": 1,
     "--offset": 1,
     "--nodata": 1,
-    "--percentiles": 1,
-    "--mask-values": 1,
+    "--percentiles": 1000,
+    "--mask-values": 1000,
 }
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)"
 _NUMBER_LIST = re.compile(rf"^(?:{_NUMBER})(?:\s*[,\s]\s*(?:{_NUMBER}))*,?$", re.IGNORECASE)
