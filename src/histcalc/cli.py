@@ -405,8 +405,9 @@ def _check_against_first_file(
     """Band count, bins over the data type and bin alignment, from the first readable file's header;
     what the user should know goes to ``notes``."""
     from histcalc import preflight
+    from histcalc.gdalenv import capture
 
-    values = preflight.first_values(scenes, ns.band, (ns.scale, ns.offset, ns.nodata))
+    values = preflight.first_values(scenes, ns.band, (ns.scale, ns.offset, ns.nodata), capture())
     if values is None:
         return bins  # no header readable: the job names the files that fail
     if bins is None and ns.bins is not None:

@@ -104,8 +104,10 @@ def report(
 ) -> str:
     """The dry run's printout: the scenes, then the plan and the estimate."""
     from histcalc.engines import local
+    from histcalc.gdalenv import capture
 
     cores = workers or local.default_workers()
+    gdal = capture() if gdal is None else gdal
     tasks = plan_tasks(scenes, aoi, cores, overrides)
     est = estimate(scenes, aoi, tasks, cores, band=overrides.band, engine=engine, gdal=gdal)
     lines = [f"{s.day or 'undated'}  {s.id}  {s.href}" for s in scenes]
