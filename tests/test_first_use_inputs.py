@@ -558,3 +558,15 @@ def test_number_lists_after_spaces() -> None:
         "-q",
     ]
     assert join_number_args(["--bbox", "1,2,3,4", "5"]) == ["--bbox=1,2,3,4", "5"]  # a fifth number stays out
+
+
+def test_an_unreachable_single_file_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/S2A_20240501T104621_31UFS_NDVI_10M_V200.tif"
+    code, _, err = _run(capsys, "--catalog", url, "--engine", "local", "-q")
+    assert code == 5 and err.count("\n") == 1
+    assert f"no selected file opens to choose the bins: {url}: " in err and "connect" in err

@@ -407,7 +407,8 @@ def _check_against_first_file(
     from histcalc import preflight
     from histcalc.gdalenv import capture
 
-    values = preflight.first_values(scenes, ns.band, (ns.scale, ns.offset, ns.nodata), capture())
+    overrides = (ns.scale, ns.offset, ns.nodata)
+    values = preflight.first_values(scenes, ns.band, overrides, capture(), required=bins is None)
     if values is None:
         return bins  # no header readable: the job names the files that fail
     if bins is None and ns.bins is not None:

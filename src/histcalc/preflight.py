@@ -45,14 +45,22 @@ def first_values(
     band: int,
     overrides: tuple[float | None, float | None, float | None],
     gdal: Mapping[str, str] | None = None,
+    *,
+    required: bool = False,
 ) -> Values | None:
-    """The resolved scale, offset and nodata of the first readable file (override > catalog > file)."""
+    """The resolved scale, offset and nodata of the first readable file (override > catalog > file).
+
+    None when none of the first few files opens, unless ``required`` (the bins depend on it):
+    then every file is tried, and a RasterReadError says why the first one did not open.
+    """
     scale, offset, nodata = overrides
-    for scene in scenes[:_HEADERS_TRIED]:
+    failures: list[RasterReadError] = []
+    for scene in scenes if required else scenes[:_HEADERS_TRIED]:
         try:
             info = inspect(scene.href, 1, gdal)
         except RasterReadError as exc:
             log.debug("cannot read the header of %s: %s", scene.href, exc)
+            failures.append(exc)
             continue
         if band > info.count:
             raise UsageError(f"--band {band}: the files have {info.count} band(s) (first file: {scene.href})")
@@ -63,6 +71,9 @@ def first_values(
             _first(offset, scene.offset, info.offset) or 0.0,
             _first(nodata, scene.nodata, info.nodata),
         )
+    if required and failures:
+        others = f" (nor could {len(failures) - 1} other(s))" if len(failures) > 1 else ""
+        raise RasterReadError(f"no selected file opens to choose the bins{others}: {failures[0]}")
     return None
 
 
