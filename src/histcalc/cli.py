@@ -8,29 +8,37 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 from histcalc import __version__
-from histcalc.aoi import AOI, load_geojson, parse_bbox, swapped_hint
+from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
 from histcalc.engines import Progress
-from histcalc.errors import HistcalcError, InvalidBins, NoScenesFound, TooManyFailures, UsageError
+from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
-from histcalc.plan import GROUP_BY, Overrides
-from histcalc.scenes import TERRASCOPE_STAC_API, Query, Scene, is_stac_api, is_tiff, parse_date, parse_interval
+from histcalc.options import (
+    SCL_MASK_VALUES,
+    check_against_first_file,
+    check_engine_options,
+    checked_catalog,
+    days_from_args,
+    find_scenes_with_hints,
+    overrides_from_args,
+    percentiles_from_args,
+    resolve_mask_asset,
+    unused_options,
+)
+from histcalc.plan import GROUP_BY
+from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api
 
 log = logging.getLogger("histcalc")
 
 SEED_BBOX = "4.91,51.16,5.24,51.27"
-SCL_MASK_VALUES = "0,3,8,9,10,11"
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
-_READABLE_SCHEMES = ("http", "https", "file")  # catalogs; a single GeoTIFF may use any scheme GDAL reads
 
 EPILOG = """\
 subcommands:
@@ -256,13 +264,13 @@ def run_job(ns: argparse.Namespace) -> int:
     bins = bins_from_args(ns)
     percentiles = percentiles_from_args(ns)
     overrides = overrides_from_args(ns)
-    _check_engine_options(ns)
+    check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
-    scenes = _find_scenes(query)
-    overrides = _resolve_mask_asset(scenes, overrides)
-    notes = _unused_options(ns)
-    bins = _check_against_first_file(scenes, bins, ns, notes)
+    scenes = find_scenes_with_hints(query)
+    overrides = resolve_mask_asset(scenes, overrides)
+    notes = unused_options(ns)
+    bins = check_against_first_file(scenes, bins, ns, notes)
     if notes:  # after every check: a bad option is one line, not warnings and then an error
         log.warning("%s", "; ".join(notes))
     if ns.dry_run:
@@ -322,156 +330,18 @@ def allowed_failures(text: str, total: int) -> int:
         raise UsageError(f"--allow-failures needs a count N >= 0 or a percentage P% (0..100), got {text!r}") from exc
 
 
-def overrides_from_args(ns: argparse.Namespace) -> Overrides:
-    """The value and masking overrides, each checked: a scale of 0 or a non-finite one is refused."""
-    import math
-
-    if ns.band < 1:
-        raise UsageError(f"--band must be 1 or more, got {ns.band}")
-    if ns.scale is not None and (ns.scale == 0 or not math.isfinite(ns.scale)):
-        raise UsageError(f"--scale must be a finite number other than 0, got {ns.scale:g}")
-    if ns.offset is not None and not math.isfinite(ns.offset):
-        raise UsageError(f"--offset must be a finite number, got {ns.offset:g}")
-    return Overrides(
-        band=ns.band,
-        scale=ns.scale,
-        offset=ns.offset,
-        nodata=ns.nodata,
-        mask_asset=ns.mask_asset,
-        mask_values=_mask_values(ns.mask_values or SCL_MASK_VALUES),
-        all_touched=ns.all_touched,
-    )
-
-
-def percentiles_from_args(ns: argparse.Namespace) -> list[float]:
-    values = parse_numbers(ns.percentiles, "--percentiles")
-    if not all(0 <= q <= 100 for q in values):
-        raise UsageError(f"--percentiles must lie in 0..100, got {ns.percentiles!r}")
-    return values
-
-
-def _check_engine_options(ns: argparse.Namespace) -> None:
-    if ns.workers is not None and ns.workers < 1:
-        raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
-
-
-def _resolve_mask_asset(scenes: list[Scene], overrides: Overrides) -> Overrides:
-    """--mask-asset as the scenes spell it (case aside); a usage error listing their assets if none has it."""
-    from dataclasses import replace
-
-    wanted = overrides.mask_asset
-    if wanted is None:
-        return overrides
-    keys = {k for s in scenes for k in s.extra_hrefs}
-    if wanted in keys:
-        return overrides
-    folded = [k for k in keys if k.lower() == wanted.lower()]
-    if len(folded) == 1:
-        return replace(overrides, mask_asset=folded[0])
-    have = ", ".join(sorted(keys)) or "none"
-    raise UsageError(f"--mask-asset {wanted}: the selected scenes have no such asset (their other assets: {have})")
-
-
-def _unused_options(ns: argparse.Namespace) -> list[str]:
-    """Options given that will do nothing in this combination."""
-    notes = []
-    if ns.mask_values is not None and not ns.mask_asset:
-        notes.append("--mask-values does nothing without --mask-asset (the classification asset to read them from)")
-    if ns.master and ns.engine == "local":
-        notes.append("--master does nothing with --engine local (it names a Spark master)")
-    if ns.pattern and (is_stac_api(ns.catalog) or ns.catalog.lower().endswith(".json") or is_tiff(ns.catalog)):
-        notes.append("--pattern does nothing with a STAC catalog or a single file (it selects files in a directory)")
-    if ns.workers is not None and ns.engine == "spark":
-        notes.append("--workers does nothing with --engine spark (Spark's executors and cores decide)")
-    return notes
-
-
-def _find_scenes(query: Query) -> list[Scene]:
-    """The scenes; a query that matches none gets a hint when its box reads better as lat/lon."""
-    from histcalc.scenes import find_scenes
-
-    try:
-        scenes = find_scenes(query)
-    except NoScenesFound as exc:
-        raise NoScenesFound(f"{exc}{swapped_hint(query.bbox) if query.bbox else ''}") from exc
-    for scene in scenes:
-        log.debug("selected %s %s", scene.day or "undated", scene.href)
-    return scenes
-
-
-def _check_against_first_file(
-    scenes: list[Scene], bins: BinSpec | None, ns: argparse.Namespace, notes: list[str]
-) -> BinSpec | None:
-    """Band count, bins over the data type and bin alignment, from the first readable file's header;
-    what the user should know goes to ``notes``."""
-    from histcalc import preflight
-    from histcalc.gdalenv import capture
-
-    overrides = (ns.scale, ns.offset, ns.nodata)
-    values = preflight.first_values(scenes, ns.band, overrides, capture(), required=bins is None)
-    if values is None:
-        return bins  # no header readable: the job names the files that fail
-    if bins is None and ns.bins is not None:
-        bins = preflight.bins_over_dtype(ns.bins, values)
-    if bins is not None and (problem := preflight.misalignment(bins, values)):
-        notes.append(problem)
-    if ns.workers is not None and ns.engine == "local":
-        notes.extend(_idle_workers(scenes, ns.workers))
-    log.debug("%s", preflight.describe(values, bins))
-    return bins
-
-
-def _idle_workers(scenes: list[Scene], workers: int) -> list[str]:
-    from histcalc.plan import plan_tasks
-
-    tasks = len(plan_tasks(scenes, None, workers))
-    if workers <= tasks:
-        return []
-    return [f"--workers {workers}: only {tasks} task(s) to run, {workers - tasks} worker(s) will stay idle"]
-
-
 def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
-    start, end = _days_from_args(ns)
+    start, end = days_from_args(ns)
     if ns.aoi and ns.bbox:
         raise UsageError("give either --bbox or --aoi, not both")
     bbox_text = ns.bbox or (SEED_BBOX if ns.catalog == TERRASCOPE_STAC_API and not ns.aoi else None)
     aoi = load_geojson(ns.aoi) if ns.aoi else (AOI.from_bbox(parse_bbox(bbox_text)) if bbox_text else None)
     bbox = aoi.lonlat_bbox() if aoi else None
-    catalog = _checked_catalog(ns.catalog)
+    catalog = checked_catalog(ns.catalog)
     if ns.filter and not is_stac_api(catalog):
         raise UsageError("--filter works with a STAC API --catalog only")
     query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter, ns.pattern)
     return query, aoi
-
-
-def _days_from_args(ns: argparse.Namespace) -> tuple[date | None, date | None]:
-    """Inclusive UTC days from --start-date/--end-date or the one --datetime interval."""
-    if ns.datetime:
-        if ns.start_date or ns.end_date:
-            raise UsageError("give either --datetime or --start-date/--end-date, not both")
-        return parse_interval(ns.datetime)
-    start = parse_date(ns.start_date, "start-date") if ns.start_date else None
-    end = parse_date(ns.end_date, "end-date", end=True) if ns.end_date else None
-    return start, end
-
-
-def _checked_catalog(catalog: str) -> str:
-    """The --catalog as given, refused in one line when it cannot be read: missing path, unknown URL scheme."""
-    from urllib.parse import urlsplit
-
-    scheme = urlsplit(catalog).scheme.lower() if "://" in catalog else ""
-    if scheme == "file":
-        catalog = urlsplit(catalog).path
-    elif scheme and scheme not in _READABLE_SCHEMES and not is_tiff(catalog):
-        raise UsageError(
-            f"--catalog: unsupported URL scheme {scheme}:// (a catalog is read over http(s):// or from a local "
-            "path; a single GeoTIFF may also be s3://, gs://, /vsi...)"
-        )
-    if "://" not in catalog and not catalog.startswith("/vsi"):
-        catalog = os.path.expanduser(catalog)  # --catalog=~/data: no shell expands it
-    if "://" not in catalog and not catalog.startswith("/vsi") and not Path(catalog).exists():
-        raise UsageError(f"--catalog {catalog} does not exist")
-    return catalog
 
 
 def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
@@ -484,13 +354,6 @@ def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
     if len(lo_hi) != 2:
         raise InvalidBins(f"--range needs two numbers LO,HI, got {ns.value_range!r}")
     return BinSpec.uniform(ns.bins or 256, lo_hi[0], lo_hi[1])
-
-
-def _mask_values(text: str) -> tuple[int, ...]:
-    values = parse_numbers(text, "--mask-values")
-    if not all(v.is_integer() for v in values):
-        raise UsageError(f"--mask-values needs whole numbers (classes), got {text!r}")
-    return tuple(int(v) for v in values)
 
 
 def configure_logging(level: int) -> None:

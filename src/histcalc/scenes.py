@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from histcalc.aoi import BBox
+from histcalc.dates import parse_date, parse_interval  # noqa: F401  (re-exported: they lived here)
 from histcalc.errors import CatalogError, InvalidDate, NoScenesFound, UsageError
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ log = logging.getLogger(__name__)
 TERRASCOPE_STAC_API = "https://stac.terrascope.be/"
 HrefMode = Literal["auto", "local", "remote"]
 _LOCAL_KEYS = ("local", "MEP")  # Terrascope's alternate asset keys for the mounted path
-_DATE_TOKEN = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
-_TIFF_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
+TIFF_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 
 
 @dataclass(frozen=True)
@@ -92,49 +92,6 @@ class Scene:
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_YEAR = re.compile(r"^(\d{4})$")
-_LOOSE_DAY = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
-
-
-def parse_date(text: str, flag: str = "date", *, end: bool = False) -> date:
-    """A day from what users type: ``2024-05-01``, ``2024-05-01T10:00:00Z`` (its UTC day), or a whole
-    month ``2024-05`` / year ``2024``, whose first day starts a range and whose last day (``end``) ends one."""
-    raw = text.strip()
-    try:
-        if month := _MONTH.match(raw):
-            first = date(int(month[1]), int(month[2]), 1)
-            return _month_end(first) if end else first
-        if _YEAR.match(raw):
-            return date(int(raw), 12, 31) if end else date(int(raw), 1, 1)
-        if "T" in raw.upper() or " " in raw:
-            when = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
-            return (when.astimezone(UTC) if when.tzinfo else when).date()
-        if day := _LOOSE_DAY.match(raw):  # 2024-5-1, 2024/05/01
-            return date(int(day[1]), int(day[2]), int(day[3]))
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise InvalidDate(
-            f"--{flag} must be a date YYYY-MM-DD (or a datetime, a month YYYY-MM, a year YYYY), got {text!r}"
-        ) from exc
-
-
-def parse_interval(text: str) -> tuple[date | None, date | None]:
-    """A STAC datetime interval as pystac-client spells it: ``A/B``, ``A/..``, ``../B``, or one period ``A``."""
-    raw = text.strip()
-    if "/" not in raw:
-        return parse_date(raw, "datetime"), parse_date(raw, "datetime", end=True)
-    first, _, last = raw.partition("/")
-    start = None if first.strip() in ("", "..") else parse_date(first, "datetime")
-    stop = None if last.strip() in ("", "..") else parse_date(last, "datetime", end=True)
-    return start, stop
-
-
-def _month_end(first: date) -> date:
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return date.fromordinal(following.toordinal() - 1)
-
-
 def find_scenes(query: Query) -> list[Scene]:
     """Scenes matching ``query``; NoScenesFound when there are none."""
     source = query.catalog
@@ -150,9 +107,13 @@ def find_scenes(query: Query) -> list[Scene]:
         )
         scenes = _scenes_from_items(items, query)
     elif is_tiff(source):
-        scenes = _scene_from_file(source, query)
+        from histcalc.directory import scene_from_file
+
+        scenes = scene_from_file(source, query)
     elif not _is_url(source) and Path(source).is_dir() and not (Path(source) / "catalog.json").exists():
-        scenes = _scenes_from_directory(Path(source), query)
+        from histcalc.directory import scenes_from_directory
+
+        scenes = scenes_from_directory(Path(source), query)
     else:
         scenes = _scenes_from_static_catalog(source, query)
     if not scenes:
@@ -225,7 +186,7 @@ def _asset_key(item: Any, wanted: str) -> str | None:
 def _item_matches(item: Any, query: Query) -> bool:
     if query.collection and item.collection_id and item.collection_id != query.collection:
         return False
-    return _day_matches(_item_day(item), query) and _bbox_matches(item.bbox, query.bbox)
+    return day_matches(_item_day(item), query) and bbox_matches(item.bbox, query.bbox)
 
 
 def _scene_from_item(item: Any, query: Query) -> Scene | None:
@@ -233,7 +194,7 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
     if query.collection and item.collection_id and item.collection_id != query.collection:
         return None
     day = _item_day(item)
-    if not _day_matches(day, query) or not _bbox_matches(item.bbox, query.bbox):
+    if not day_matches(day, query) or not bbox_matches(item.bbox, query.bbox):
         return None
     key = _asset_key(item, query.asset)
     if key is None:
@@ -290,150 +251,18 @@ def _item_day(item: Any) -> date | None:
     return when.date()
 
 
-def _scenes_from_directory(root: Path, query: Query) -> list[Scene]:
-    from histcalc.raster import inspect
-
-    tiffs = sorted(p for p in root.rglob("*") if p.suffix in _TIFF_SUFFIXES and p.is_file())
-    chosen = select_files(tiffs, root, query)
-    products = _products(tiffs)
-    scenes = []
-    for path in chosen:
-        day = _day_from_name(path.name)
-        if not _day_matches(day, query):
-            continue
-        bbox: BBox | None = None
-        if query.bbox is not None:
-            try:
-                bbox = inspect(str(path)).lonlat_bounds
-            except Exception as exc:  # unreadable: keep it, the task reports it by name
-                log.debug("cannot read header of %s: %s", path, exc)
-            if not _bbox_matches(bbox, query.bbox):
-                continue
-        scenes.append(Scene(id=path.stem, href=str(path), day=day, bbox=bbox, extra_hrefs=_siblings(path, products)))
-    return scenes
-
-
-def _scene_from_file(source: str, query: Query) -> list[Scene]:
-    """A single GeoTIFF (path or URL) given as the catalog: one scene, dated by its name if it can be."""
-    name = source.rstrip("/").rsplit("/", 1)[-1]
-    day = _day_from_name(name)
-    return [Scene(id=name.rsplit(".", 1)[0], href=source, day=day)] if _day_matches(day, query) else []
-
-
 def is_tiff(source: str) -> bool:
     """A path or URL naming one GeoTIFF (query strings of signed URLs ignored)."""
-    return source.split("?", 1)[0].endswith(_TIFF_SUFFIXES)
+    return source.split("?", 1)[0].endswith(TIFF_SUFFIXES)
 
 
-def select_files(tiffs: list[Path], root: Path, query: Query) -> list[Path]:
-    """The GeoTIFFs of a directory to count: those matching ``--pattern``, else those of ``--asset``.
-
-    An asset is a word of the file name between separators (``_NDVI_`` in
-    ``S2A_20240503T104621_31UFS_NDVI_10M_V200.tif``). Files named by another asset (an upper-case
-    word such as ``SCENECLASSIFICATION``) are not counted; files that name no asset at all are.
-    """
-    if query.pattern:
-        return _by_pattern(tiffs, root, query.pattern)
-    wanted = query.asset.upper()
-    mine = {p for p in tiffs if wanted in _tokens(p)}
-    other = {p: asset_words(p) for p in tiffs if p not in mine and asset_words(p)}
-    if not mine and other:
-        found = _asset_summary(other.values())
-        raise UsageError(
-            f"no file under {root} has the asset {query.asset!r} in its name (token _{query.asset}_); "
-            f"assets found: {found}; choose one with --asset, or select files with --pattern GLOB"
-        )
-    chosen = [p for p in tiffs if p not in other]
-    if other:
-        log.info(
-            "directory %s: %d GeoTIFF(s) of asset %s counted, %d of other assets left out (%s)",
-            root,
-            len(chosen),
-            query.asset,
-            len(other),
-            _asset_summary(other.values()),
-        )
-    elif not mine and chosen:
-        log.info("directory %s: no file name carries an asset word, all %d GeoTIFF(s) counted", root, len(chosen))
-    return chosen
-
-
-def _by_pattern(tiffs: list[Path], root: Path, pattern: str) -> list[Path]:
-    """Files whose name (or path below ``root`` when the pattern has a ``/``) matches the glob."""
-    from fnmatch import fnmatchcase
-
-    def key(p: Path) -> str:
-        return p.relative_to(root).as_posix() if "/" in pattern else p.name
-
-    chosen = [p for p in tiffs if fnmatchcase(key(p), pattern)]
-    log.info("directory %s: %d of %d GeoTIFF(s) match --pattern %s", root, len(chosen), len(tiffs), pattern)
-    if not chosen and tiffs:
-        found = _asset_summary(asset_words(p) for p in tiffs) or "none named"
-        raise NoScenesFound(
-            f"no GeoTIFF under {root} matches --pattern {pattern!r} ({len(tiffs)} found; assets: {found})"
-        )
-    return chosen
-
-
-_ASSET_WORD = re.compile(r"^[A-Z][A-Z]+$")
-_RESOLUTION = re.compile(r"^\d+M$", re.IGNORECASE)
-
-
-def _tokens(path: Path) -> list[str]:
-    return [t.upper() for t in re.split(r"[_.\-]", path.stem) if t]
-
-
-def asset_words(path: Path) -> set[str]:
-    """The asset names a file name carries: its upper-case words (NDVI, SCENECLASSIFICATION, ...)."""
-    return {t for t in re.split(r"[_.\-]", path.stem) if _ASSET_WORD.match(t)}
-
-
-def _asset_summary(words: Iterable[set[str]]) -> str:
-    from collections import Counter
-
-    counts = Counter(w for ws in words for w in ws)
-    return ", ".join(f"{w} ({n})" for w, n in sorted(counts.items()))
-
-
-def _products(tiffs: list[Path]) -> dict[tuple[Path, tuple[str, ...]], list[Path]]:
-    """Files grouped by folder and product: names that differ only by asset word and resolution
-    (``..._SCENECLASSIFICATION_20M_V200.tif`` beside ``..._NDVI_10M_V200.tif``)."""
-    groups: dict[tuple[Path, tuple[str, ...]], list[Path]] = {}
-    for path in tiffs:
-        groups.setdefault((path.parent, _product_key(path)), []).append(path)
-    return groups
-
-
-def _siblings(path: Path, products: dict[tuple[Path, tuple[str, ...]], list[Path]]) -> dict[str, str]:
-    """The other assets of ``path``'s product, by asset word (what ``--mask-asset`` names)."""
-    out: dict[str, str] = {}
-    for other in products.get((path.parent, _product_key(path)), []):
-        for word in sorted(asset_words(other) - asset_words(path)):
-            out.setdefault(word, str(other))
-    return out
-
-
-def _product_key(path: Path) -> tuple[str, ...]:
-    parts = re.split(r"[_.\-]", path.stem)
-    return tuple(t for t in parts if t and not _ASSET_WORD.match(t) and not _RESOLUTION.match(t))
-
-
-def _day_from_name(name: str) -> date | None:
-    for match in _DATE_TOKEN.finditer(name):
-        try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            continue
-    return None
-
-
-def _day_matches(day: date | None, query: Query) -> bool:
+def day_matches(day: date | None, query: Query) -> bool:
     if day is None:
         return query.start is None and query.end is None
     return (query.start is None or day >= query.start) and (query.end is None or day <= query.end)
 
 
-def _bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
+def bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
     if wanted is None or bbox is None:
         return True
     w, s, e, n = (float(v) for v in list(bbox)[:4])
