@@ -60,7 +60,7 @@ def test_directory_default_asset_is_ndvi_and_logs_what_it_left_out(
     out = tmp_path / "r.json"
     code, _, err = _run(capsys, "--catalog", str(demo / "data"), "--engine", "local", "-o", str(out))
     assert code == 0 and json.loads(out.read_text())["files"]["total"] == 9
-    assert "9 GeoTIFF(s) of asset NDVI counted, 9 of other assets left out (SCENECLASSIFICATION (9))" in err
+    assert "9 GeoTIFF(s) of asset NDVI kept, 9 of other assets left out (SCENECLASSIFICATION (9))" in err
 
 
 def test_pattern_overrides_the_asset(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

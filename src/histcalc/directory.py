@@ -73,7 +73,7 @@ def select_files(tiffs: list[Path], root: Path, query: Query) -> list[Path]:
     chosen = [p for p in tiffs if p not in other]
     if other:
         log.info(
-            "directory %s: %d GeoTIFF(s) of asset %s counted, %d of other assets left out (%s)",
+            "directory %s: %d GeoTIFF(s) of asset %s kept, %d of other assets left out (%s)",
             root,
             len(chosen),
             query.asset,

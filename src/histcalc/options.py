@@ -98,7 +98,8 @@ def find_scenes_with_hints(query: Query) -> list[Scene]:
     except NoScenesFound as exc:
         raise NoScenesFound(f"{exc}{swapped_hint(query.bbox) if query.bbox else ''}") from exc
     for scene in scenes:
-        log.debug("selected %s %s", scene.day or "undated", scene.href)
+        others = f" (other assets: {', '.join(sorted(scene.extra_hrefs))})" if scene.extra_hrefs else ""
+        log.debug("selected %s %s%s", scene.day or "undated", scene.href, others)
     return scenes
 
 
