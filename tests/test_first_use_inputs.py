@@ -331,6 +331,7 @@ def test_date_spellings(argv: list[str], start: str | None, end: str | None) -> 
     [
         (["--datetime", "2024-05", "--start-date", "2024-05-01"], "either --datetime"),
         (["--datetime", "2024-13"], "--datetime must be a date"),
+        (["--bins", "100000000"], "up to 10,000,000"),
         (["--percentiles", "50,150"], "0..100"),
         (["--percentiles", "-1"], "0..100"),
         (["--scale", "0"], "--scale must be a finite number other than 0"),

@@ -37,6 +37,7 @@ from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api
 log = logging.getLogger("histcalc")
 
 SEED_BBOX = "4.91,51.16,5.24,51.27"
+MAX_BINS = 10_000_000  # 80 MB of counts per group; more is a typo, not a histogram
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -346,8 +347,8 @@ def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
 
 def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
     """Bins from --bins/--range; None for one bin per digital number, or --bins alone (over the data type)."""
-    if ns.bins is not None and ns.bins <= 0:
-        raise InvalidBins(f"--bins must be a positive integer, got {ns.bins}")
+    if ns.bins is not None and not 0 < ns.bins <= MAX_BINS:
+        raise InvalidBins(f"--bins must be a positive integer up to {MAX_BINS:,}, got {ns.bins}")
     if ns.value_range is None:
         return None
     lo_hi = parse_numbers(ns.value_range, "--range")
