@@ -23,6 +23,7 @@ _DATE_TOKEN = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
 
 
 def scenes_from_directory(root: Path, query: Query) -> list[Scene]:
+    """The selected GeoTIFFs under ``root`` whose name's day and header footprint match ``query``."""
     from histcalc.raster import inspect
 
     tiffs = sorted(p for p in root.rglob("*") if p.suffix in TIFF_SUFFIXES and p.is_file())

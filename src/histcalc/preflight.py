@@ -22,6 +22,7 @@ from histcalc.scenes import Scene
 log = logging.getLogger(__name__)
 
 _HEADERS_TRIED = 3  # unreadable first files: the job names them; the check uses the next one
+_HEADERS_TRIED_FOR_BINS = 20  # beyond that the planner goes on looking (each try may be a network round trip)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,13 @@ def first_values(
     """The resolved scale, offset and nodata of the first readable file (override > catalog > file).
 
     None when none of the first few files opens, unless ``required`` (the bins depend on it):
-    then every file is tried, and a RasterReadError says why the first one did not open.
+    then up to 20 files are tried, and when none of the scenes opens a RasterReadError says why the
+    first one did not.
     """
     scale, offset, nodata = overrides
     failures: list[RasterReadError] = []
-    for scene in scenes if required else scenes[:_HEADERS_TRIED]:
+    tried = scenes[: _HEADERS_TRIED_FOR_BINS if required else _HEADERS_TRIED]
+    for scene in tried:
         try:
             info = inspect(scene.href, 1, gdal)
         except RasterReadError as exc:
@@ -71,7 +74,7 @@ def first_values(
             _first(offset, scene.offset, info.offset) or 0.0,
             _first(nodata, scene.nodata, info.nodata),
         )
-    if required and failures:
+    if required and failures and len(tried) == len(scenes):
         others = f" (nor could {len(failures) - 1} other(s))" if len(failures) > 1 else ""
         raise RasterReadError(f"no selected file opens to choose the bins{others}: {failures[0]}")
     return None
