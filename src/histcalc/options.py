@@ -19,7 +19,7 @@ from histcalc.bins import BinSpec
 from histcalc.dates import parse_date, parse_interval
 from histcalc.errors import NoScenesFound, UsageError
 from histcalc.plan import Overrides
-from histcalc.scenes import Query, Scene, is_stac_api, is_tiff
+from histcalc.scenes import Query, Scene, is_tiff
 
 log = logging.getLogger("histcalc")
 
@@ -82,11 +82,17 @@ def unused_options(ns: argparse.Namespace) -> list[str]:
         notes.append("--mask-values does nothing without --mask-asset (the classification asset to read them from)")
     if ns.master and ns.engine == "local":
         notes.append("--master does nothing with --engine local (it names a Spark master)")
-    if ns.pattern and (is_stac_api(ns.catalog) or ns.catalog.lower().endswith(".json") or is_tiff(ns.catalog)):
+    if ns.pattern and not _is_plain_directory(ns.catalog):
         notes.append("--pattern does nothing with a STAC catalog or a single file (it selects files in a directory)")
     if ns.workers is not None and ns.engine == "spark":
         notes.append("--workers does nothing with --engine spark (Spark's executors and cores decide)")
     return notes
+
+
+def _is_plain_directory(catalog: str) -> bool:
+    """A directory read as a folder of GeoTIFFs (one holding a catalog.json is read as that catalog)."""
+    path = Path(os.path.expanduser(catalog))
+    return "://" not in catalog and path.is_dir() and not (path / "catalog.json").exists()
 
 
 def find_scenes_with_hints(query: Query) -> list[Scene]:
