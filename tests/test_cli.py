@@ -105,7 +105,7 @@ def test_a_broken_file_is_named_and_the_rest_counted(tmp_path: Path, capsys: pyt
         (["--bbox", "4,50,5,95"], 2, "latitudes"),
         (["--bins", "0", "--range", "0,1"], 2, "positive"),
         (["--bins", "10", "--range", "1,0"], 2, "LO < HI"),
-        (["--bins", "10"], 2, "--range"),
+        (["--bins", "10", "--range", "1"], 2, "--range"),  # --bins alone now spans the data type (issue #11)
         (["--engine", "dask"], 2, "invalid choice"),
         (["--catalog", "/no/such/catalog.json"], 2, "does not exist"),
         (["--no-such-flag"], 2, "unrecognized"),

@@ -291,7 +291,8 @@ def test_capture_takes_gdal_and_cloud_settings_over_defaults():
     env = {"GDAL_HTTP_TIMEOUT": "5", "AWS_REGION": "eu-west-1", "CURL_CA_BUNDLE": "/ca.pem", "HOME": "/root"}
     settings = gdalenv.capture(env)
     assert settings["GDAL_HTTP_TIMEOUT"] == "5"  # the user's value wins
-    assert settings["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"  # a default
+    assert gdalenv.for_href(settings, "/vsis3/b/k.tif")["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"  # remote only
+    assert "GDAL_DISABLE_READDIR_ON_OPEN" not in gdalenv.for_href(settings, "/data/k.tif")  # local: sidecars seen
     assert settings["AWS_REGION"] == "eu-west-1" and settings["CURL_CA_BUNDLE"] == "/ca.pem"
     assert "HOME" not in settings
     assert pickle.loads(pickle.dumps(settings)) == settings  # travels to executors as it is

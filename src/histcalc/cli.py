@@ -14,19 +14,48 @@ from pathlib import Path
 
 from histcalc import __version__
 from histcalc.aoi import AOI, load_geojson, parse_bbox
+from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
 from histcalc.engines import Progress
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
-from histcalc.plan import GROUP_BY, Overrides
-from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api, parse_date
+from histcalc.options import (
+    SCL_MASK_VALUES,
+    check_against_first_file,
+    check_engine_options,
+    checked_catalog,
+    days_from_args,
+    find_scenes_with_hints,
+    overrides_from_args,
+    percentiles_from_args,
+    resolve_mask_asset,
+    unused_options,
+)
+from histcalc.plan import GROUP_BY
+from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api
 
 log = logging.getLogger("histcalc")
 
 SEED_BBOX = "4.91,51.16,5.24,51.27"
-SCL_MASK_VALUES = "0,3,8,9,10,11"
+MAX_BINS = 10_000_000  # 80 MB of counts per group; more is a typo, not a histogram
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+subcommands:
+  histcalc demo [options]          make the demo dataset (./demo-data) and run the seed's query on it
+  histcalc plot RESULT.json [-o P] redraw the plot of a saved result
+
+examples:
+  histcalc --start-date 2024-05-01 --end-date 2024-06-10 --bbox 4.91,51.16,5.24,51.27 -o ndvi.json
+  histcalc --catalog demo-data/catalog.json --engine local --datetime 2024-05 --range -1,1 --bins 50
+  histcalc --catalog /data/S2/ --asset NDVI --mask-asset SCENECLASSIFICATION --group-by month --csv m.csv
+  histcalc --catalog demo-data/catalog.json --aoi field.geojson --dry-run
+
+exit codes:
+  0 ok   2 bad input   3 catalog unreadable or unreachable   4 no scene matched   5 files failed
+  6 engine failure   7 output not writable   70 internal error   130 interrupted
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +66,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def job_parser(prog: str = "histcalc") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="Exact histogram of raster pixel values over a catalog query.")
+    p = _Parser(
+        prog=prog,
+        description="Exact histogram of raster pixel values over a catalog query (also: histcalc demo, histcalc plot).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_job_options(p)
     return p
 
@@ -50,14 +84,43 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help="STAC API URL, static STAC catalog/collection JSON, or a directory of GeoTIFFs",
     )
     sel.add_argument("--collection", default="terrascope-s2-ndvi-v2", help="STAC collection id")
-    sel.add_argument("--start-date", "--start_date", dest="start_date", help="first day, YYYY-MM-DD (UTC)")
-    sel.add_argument("--end-date", "--end_date", dest="end_date", help="last day, YYYY-MM-DD (UTC, inclusive)")
-    sel.add_argument("--bbox", help="W,S,E,N in EPSG:4326 (default for the Terrascope API: " + SEED_BBOX + ")")
+    sel.add_argument(
+        "--start-date",
+        "--start_date",
+        dest="start_date",
+        help="first day (UTC): YYYY-MM-DD, a datetime, or a month YYYY-MM / year YYYY from its first day",
+    )
+    sel.add_argument(
+        "--end-date",
+        "--end_date",
+        dest="end_date",
+        help="last day (UTC, inclusive): YYYY-MM-DD, a datetime, or a month / year up to its last day",
+    )
+    sel.add_argument(
+        "--datetime",
+        metavar="A/B",
+        help="the days as one STAC interval instead: 2024-05-01/2024-06-10, 2024-05/.., ../2024-06, or 2024-05",
+    )
+    sel.add_argument(
+        "--bbox",
+        metavar="W,S,E,N",
+        help="lon/lat box in EPSG:4326, commas or spaces (default for the Terrascope API: " + SEED_BBOX + ")",
+    )
     sel.add_argument("--aoi", metavar="GEOJSON", help="AOI polygon(s) from a GeoJSON file instead of --bbox")
-    sel.add_argument("--asset", default="NDVI", help="asset key of the raster to count (default NDVI)")
+    sel.add_argument(
+        "--asset",
+        default="NDVI",
+        help="asset key of the raster to count (default NDVI); in a directory, the word _ASSET_ in file names",
+    )
+    sel.add_argument(
+        "--pattern",
+        metavar="GLOB",
+        help="directories: count the GeoTIFFs whose name matches GLOB (e.g. '*_NDVI_10M_*.tif'), not by --asset",
+    )
     sel.add_argument(
         "--href-mode",
         choices=("auto", "local", "remote"),
+        type=str.lower,
         default="auto",
         help="read alternate.local.href (mounted path) or the main href (default auto)",
     )
@@ -68,14 +131,19 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     sel.add_argument("--mask-asset", help="classification asset to mask with, e.g. SCENECLASSIFICATION (SCL)")
     sel.add_argument(
         "--mask-values",
-        default=SCL_MASK_VALUES,
         help=f"classes of --mask-asset to drop (default {SCL_MASK_VALUES}: SCL nodata, "
         "cloud shadow, clouds, cirrus, snow)",
     )
-    sel.add_argument("--group-by", choices=GROUP_BY, help="one histogram per date, month, year, tile or item too")
+    sel.add_argument(
+        "--group-by", choices=GROUP_BY, type=str.lower, help="one histogram per date, month, year, tile or item too"
+    )
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
-    val.add_argument("--bins", type=int, help="number of equal bins over --range (default 256 with --range)")
+    val.add_argument(
+        "--bins",
+        type=int,
+        help="number of equal bins over --range (default 256 with --range; without it, over the data type's range)",
+    )
     val.add_argument("--range", dest="value_range", metavar="LO,HI", help="range of the bins, physical units")
     val.add_argument("--scale", type=float, help="override the scale (physical = DN * scale + offset)")
     val.add_argument("--offset", type=float, help="override the offset")
@@ -86,14 +154,20 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         help="percentiles to report (default 2,25,50,75,98)",
     )
     run = p.add_argument_group("engine")
-    run.add_argument("--engine", choices=("spark", "local"), default="spark", help="default spark")
+    run.add_argument("--engine", choices=("spark", "local"), type=str.lower, default="spark", help="default spark")
     run.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     run.add_argument("--workers", type=int, help="processes for the local engine (default: all cores)")
     run.add_argument(
         "--on-error",
         choices=("skip", "fail"),
+        type=str.lower,
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="select and plan only: print the scenes, files, tasks, pixels and bytes to read and a time estimate",
     )
     run.add_argument(
         "--allow-failures",
@@ -113,7 +187,7 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``histcalc`` console script; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = join_number_args(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] == "demo":
             return run_demo(args[1:])
@@ -161,8 +235,9 @@ def run_demo(args: Sequence[str]) -> int:
         print(f"demo catalog: {catalog}")
         return 0
     ns.catalog = ns.catalog or str(catalog)
-    ns.start_date = ns.start_date or "2024-05-01"
-    ns.end_date = ns.end_date or "2024-06-10"
+    if not ns.datetime:  # the seed's days, unless the user chose days
+        ns.start_date = ns.start_date or "2024-05-01"
+        ns.end_date = ns.end_date or "2024-06-10"
     ns.bbox = ns.bbox or (None if ns.aoi else SEED_BBOX)
     return run_job(ns)
 
@@ -185,27 +260,25 @@ def run_job(ns: argparse.Namespace) -> int:
     """Validate the flags once, then select, compute and report."""
     from histcalc.compute import compute_histogram
     from histcalc.report import result_document, summary, write_csv, write_json, write_parquet
-    from histcalc.scenes import find_scenes
 
     query, aoi = query_from_args(ns)
     bins = bins_from_args(ns)
-    percentiles = parse_numbers(ns.percentiles, "--percentiles")
-    overrides = Overrides(
-        band=ns.band,
-        scale=ns.scale,
-        offset=ns.offset,
-        nodata=ns.nodata,
-        mask_asset=ns.mask_asset,
-        mask_values=_mask_values(ns.mask_values),
-        all_touched=ns.all_touched,
-    )
-    if ns.band < 1:
-        raise UsageError(f"--band must be 1 or more, got {ns.band}")
-    if ns.workers is not None and ns.workers < 1:
-        raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+    percentiles = percentiles_from_args(ns)
+    overrides = overrides_from_args(ns)
+    check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
-    scenes = find_scenes(query)
+    scenes = find_scenes_with_hints(query)
+    overrides = resolve_mask_asset(scenes, overrides)
+    notes = unused_options(ns)
+    bins = check_against_first_file(scenes, bins, ns, notes)
+    if notes:  # after every check: a bad option is one line, not warnings and then an error
+        log.warning("%s", "; ".join(notes))
+    if ns.dry_run:
+        from histcalc.dryrun import report
+
+        print(report(scenes, aoi, bins, overrides, ns.engine, ns.workers))
+        return 0
     result = compute_histogram(
         scenes,
         bins,
@@ -259,47 +332,29 @@ def allowed_failures(text: str, total: int) -> int:
 
 
 def query_from_args(ns: argparse.Namespace) -> tuple[Query, AOI | None]:
-    start = parse_date(ns.start_date, "start-date") if ns.start_date else None
-    end = parse_date(ns.end_date, "end-date") if ns.end_date else None
+    start, end = days_from_args(ns)
     if ns.aoi and ns.bbox:
         raise UsageError("give either --bbox or --aoi, not both")
     bbox_text = ns.bbox or (SEED_BBOX if ns.catalog == TERRASCOPE_STAC_API and not ns.aoi else None)
     aoi = load_geojson(ns.aoi) if ns.aoi else (AOI.from_bbox(parse_bbox(bbox_text)) if bbox_text else None)
     bbox = aoi.lonlat_bbox() if aoi else None
-    catalog = ns.catalog
-    if "://" not in catalog and not Path(catalog).exists():
-        raise UsageError(f"--catalog {catalog} does not exist")
+    catalog = checked_catalog(ns.catalog)
     if ns.filter and not is_stac_api(catalog):
         raise UsageError("--filter works with a STAC API --catalog only")
-    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter)
+    query = Query(catalog, ns.collection or None, start, end, bbox, ns.asset, ns.href_mode, ns.filter, ns.pattern)
     return query, aoi
 
 
 def bins_from_args(ns: argparse.Namespace) -> BinSpec | None:
-    if ns.bins is not None and ns.bins <= 0:
-        raise InvalidBins(f"--bins must be a positive integer, got {ns.bins}")
+    """Bins from --bins/--range; None for one bin per digital number, or --bins alone (over the data type)."""
+    if ns.bins is not None and not 0 < ns.bins <= MAX_BINS:
+        raise InvalidBins(f"--bins must be a positive integer up to {MAX_BINS:,}, got {ns.bins}")
     if ns.value_range is None:
-        if ns.bins is not None:
-            raise InvalidBins("--bins needs --range LO,HI (without both, one bin per digital number)")
         return None
     lo_hi = parse_numbers(ns.value_range, "--range")
     if len(lo_hi) != 2:
         raise InvalidBins(f"--range needs two numbers LO,HI, got {ns.value_range!r}")
     return BinSpec.uniform(ns.bins or 256, lo_hi[0], lo_hi[1])
-
-
-def _mask_values(text: str) -> tuple[int, ...]:
-    values = parse_numbers(text, "--mask-values")
-    if not all(v.is_integer() for v in values):
-        raise UsageError(f"--mask-values needs whole numbers (classes), got {text!r}")
-    return tuple(int(v) for v in values)
-
-
-def parse_numbers(text: str, flag: str) -> list[float]:
-    try:
-        return [float(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError as exc:
-        raise UsageError(f"{flag} needs comma-separated numbers, got {text!r}") from exc
 
 
 def configure_logging(level: int) -> None:

@@ -50,7 +50,6 @@ _AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_T
 
 # Sensible defaults for cloud-optimised reads; the user's environment wins.
 DEFAULTS: dict[str, str] = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing, no sidecar probes per open
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MAX_RETRY": "3",  # on 429, 502, 503, 504 and some network errors
@@ -61,6 +60,22 @@ DEFAULTS: dict[str, str] = {
     # default of 5% of RAM) and allocation time. Measured in benchmarks/RESULTS.md.
     "GDAL_CACHEMAX": "64",
 }
+
+
+# For remote files only: no directory listing and no sidecar probes per open (each is an HTTP request).
+# Local files keep GDAL's default, so .msk masks, .aux.xml scale/offset/nodata and .ovr are found.
+REMOTE_DEFAULTS: dict[str, str] = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+_REMOTE_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift", "/vsiwebhdfs")
+
+
+def is_remote(href: str) -> bool:
+    """An href GDAL reads over the network (a URL, or a /vsicurl/, /vsis3/, ... path)."""
+    return "://" in href.split("?", 1)[0] or href.startswith(_REMOTE_PREFIXES)
+
+
+def for_href(settings: Mapping[str, str], href: str) -> dict[str, str]:
+    """``settings`` to open ``href`` with: the remote-only defaults added for remote hrefs (the user's win)."""
+    return {**REMOTE_DEFAULTS, **settings} if is_remote(href) else dict(settings)
 
 
 def capture(environ: Mapping[str, str] | None = None, *, token: str | None = None) -> dict[str, str]:

@@ -20,6 +20,8 @@ from histcalc import kernel
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
+from histcalc.footprint import aoi_in_raster as _aoi_in_raster
+from histcalc.footprint import lonlat_footprint
 from histcalc.histogram import Histogram, Moments
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ class RasterInfo:
     crs: str
     width: int
     height: int
-    lonlat_bounds: BBox
+    lonlat_bounds: BBox | None  # None: unknown (no CRS, or no point of the raster maps onto the Earth)
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,9 @@ def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
     import rasterio
     from rasterio.errors import RasterioError
 
-    from histcalc.gdalenv import rasterio_env
+    from histcalc.gdalenv import for_href, rasterio_env
 
-    with rasterio_env(gdal or {}):
+    with rasterio_env(for_href(gdal or {}, href)):
         try:
             src = rasterio.open(href)
         except (RasterioError, OSError) as exc:
@@ -80,11 +83,8 @@ def opened(href: str, gdal: Mapping[str, str] | None = None) -> Iterator[Any]:
 
 def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> RasterInfo:
     """Header facts of ``href`` (dtype, nodata, scale/offset, CRS, size, lon/lat bounds)."""
-    from rasterio.warp import transform_bounds
-
     with opened(href, gdal) as src:
         _check_band(src, band, href)
-        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21) if src.crs else src.bounds
         return RasterInfo(
             dtype=src.dtypes[band - 1],
             nodata=src.nodata,
@@ -93,7 +93,8 @@ def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> 
             crs=src.crs.to_string() if src.crs else "",
             width=src.width,
             height=src.height,
-            lonlat_bounds=tuple(float(b) for b in bounds),  # type: ignore[arg-type]
+            lonlat_bounds=lonlat_footprint(src),
+            count=src.count,
         )
 
 
@@ -103,6 +104,33 @@ def grid_of(href: str, gdal: Mapping[str, str] | None = None) -> tuple[Any, BBox
         if src.crs is None:
             raise RasterReadError(f"{href}: has no CRS, so zones cannot be placed on it")
         return src.crs, tuple(src.bounds)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What a job will read of one file: the AOI's pixel window, from the header alone."""
+
+    pixels: int  # pixels in the AOI's window (0 when the AOI misses the file)
+    file_pixels: int
+    itemsize: int
+
+
+def aoi_extent(href: str, aoi: AOI | None, band: int = 1, gdal: Mapping[str, str] | None = None) -> Extent:
+    """The pixels of ``href`` inside the AOI's window (the whole file without an AOI); reads no pixel."""
+    from rasterio.features import bounds as geometry_bounds
+    from rasterio.windows import from_bounds
+
+    with opened(href, gdal) as src:
+        _check_band(src, band, href)
+        full = src.width * src.height
+        itemsize = np.dtype(src.dtypes[band - 1]).itemsize
+        geometry = _aoi_in_raster(src, aoi)
+        if aoi is None or geometry is None:
+            return Extent(full if aoi is None else 0, full, itemsize)
+        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+        cols = min(src.width, math.ceil(w.col_off + w.width)) - max(0, math.floor(w.col_off))
+        rows = min(src.height, math.ceil(w.row_off + w.height)) - max(0, math.floor(w.row_off))
+        return Extent(max(0, cols) * max(0, rows), full, itemsize)
 
 
 def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
@@ -292,20 +320,6 @@ def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.uint8] | Non
         mask: npt.NDArray[np.uint8] = src.read_masks(band, window=window)
         return mask
     return None
-
-
-def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
-    """The AOI in the raster's CRS, or None when there is no AOI or it misses the raster."""
-    if aoi is None:
-        return None
-    from rasterio.features import bounds as geometry_bounds
-
-    geometry = aoi.in_crs(src.crs) if src.crs else aoi.geometry
-    left, bottom, right, top = geometry_bounds(geometry)
-    b = src.bounds
-    if right <= b.left or left >= b.right or top <= b.bottom or bottom >= b.top:
-        return None
-    return geometry
 
 
 def _bands(src: Any, extent: BBox | None, part: int, parts: int) -> list[Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from histcalc.aoi import BBox
+from histcalc.dates import parse_date, parse_interval  # noqa: F401  (re-exported: they lived here)
 from histcalc.errors import CatalogError, InvalidDate, NoScenesFound, UsageError
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ log = logging.getLogger(__name__)
 TERRASCOPE_STAC_API = "https://stac.terrascope.be/"
 HrefMode = Literal["auto", "local", "remote"]
 _LOCAL_KEYS = ("local", "MEP")  # Terrascope's alternate asset keys for the mounted path
-_DATE_TOKEN = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:T\d{6})?(?!\d)")
-_TIFF_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
+TIFF_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Query:
     asset: str = "NDVI"
     href_mode: HrefMode = "auto"
     filter: str | None = None  # CQL2 text, or CQL2-JSON when it starts with "{" (STAC APIs only)
+    pattern: str | None = None  # directories: a glob over file names that replaces the asset selection
 
     def cql2(self) -> str | dict[str, Any] | None:
         """The filter as pystac-client takes it: CQL2 text, or a parsed CQL2-JSON document."""
@@ -70,6 +71,7 @@ class Query:
             "asset": self.asset,
             "href_mode": self.href_mode,
             "filter": self.filter,
+            "pattern": self.pattern,
         }
 
 
@@ -90,13 +92,6 @@ class Scene:
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-def parse_date(text: str, flag: str = "date") -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise InvalidDate(f"--{flag} must be a date YYYY-MM-DD, got {text!r}") from exc
-
-
 def find_scenes(query: Query) -> list[Scene]:
     """Scenes matching ``query``; NoScenesFound when there are none."""
     source = query.catalog
@@ -104,13 +99,21 @@ def find_scenes(query: Query) -> list[Scene]:
         from histcalc.stac_api import search_items
 
         if not (query.start and query.end):
-            raise InvalidDate("a STAC API search needs --start-date and --end-date")
+            raise InvalidDate(
+                "a STAC API search needs a first and a last day: --start-date and --end-date, or --datetime A/B"
+            )
         items: Iterable[Any] = search_items(
             source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2()
         )
-        scenes = [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+        scenes = _scenes_from_items(items, query)
+    elif is_tiff(source):
+        from histcalc.directory import scene_from_file
+
+        scenes = scene_from_file(source, query)
     elif not _is_url(source) and Path(source).is_dir() and not (Path(source) / "catalog.json").exists():
-        scenes = _scenes_from_directory(Path(source), query)
+        from histcalc.directory import scenes_from_directory
+
+        scenes = scenes_from_directory(Path(source), query)
     else:
         scenes = _scenes_from_static_catalog(source, query)
     if not scenes:
@@ -131,9 +134,9 @@ def _scenes_from_static_catalog(source: str, query: Query) -> list[Scene]:
     try:
         obj = pystac.read_file(path)
     except Exception as exc:  # pystac raises many types for non-STAC JSON
-        raise CatalogError(f"{source} is not a readable STAC catalog: {_first_line(exc)}") from exc
+        raise CatalogError(_unreadable(source, exc)) from exc
     items = _items_of(obj, source)
-    return [s for s in (_scene_from_item(i, query) for i in items) if s is not None]
+    return _scenes_from_items(items, query)
 
 
 def _items_of(obj: Any, source: str) -> Iterable[Any]:
@@ -148,19 +151,57 @@ def _items_of(obj: Any, source: str) -> Iterable[Any]:
     raise CatalogError(f"{source} is a STAC {type(obj).__name__}, not a catalog, collection or item")
 
 
+def _scenes_from_items(items: Iterable[Any], query: Query) -> list[Scene]:
+    """Scenes of the matching items; items without the asset are named once, with the keys they have."""
+    scenes, lacking, keys = [], [], set()
+    for item in items:
+        scene = _scene_from_item(item, query)
+        if scene is None and _asset_key(item, query.asset) is None and _item_matches(item, query):
+            lacking.append(item.id)
+            keys.update(item.assets)
+        elif scene is not None:
+            scenes.append(scene)
+    if lacking:
+        have = ", ".join(sorted(keys)) or "none"
+        if not scenes:
+            raise UsageError(f"no selected item has the asset {query.asset!r} (--asset); their assets: {have}")
+        log.warning(
+            "%d item(s) have no asset %r and were skipped (e.g. %s; their assets: %s)",
+            len(lacking),
+            query.asset,
+            lacking[0],
+            have,
+        )
+    return scenes
+
+
+def _asset_key(item: Any, wanted: str) -> str | None:
+    """The item's key for asset ``wanted``: exact, else the one key that matches ignoring case."""
+    if wanted in item.assets:
+        return wanted
+    folded = [k for k in item.assets if k.lower() == wanted.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _item_matches(item: Any, query: Query) -> bool:
+    if query.collection and item.collection_id and item.collection_id != query.collection:
+        return False
+    return day_matches(_item_day(item), query) and bbox_matches(item.bbox, query.bbox)
+
+
 def _scene_from_item(item: Any, query: Query) -> Scene | None:
     """A Scene for a pystac Item when it matches the query's collection, days and bbox."""
     if query.collection and item.collection_id and item.collection_id != query.collection:
         return None
     day = _item_day(item)
-    if not _day_matches(day, query) or not _bbox_matches(item.bbox, query.bbox):
+    if not day_matches(day, query) or not bbox_matches(item.bbox, query.bbox):
         return None
-    asset = item.assets.get(query.asset)
-    if asset is None:
-        log.warning("item %s has no asset %r; skipped", item.id, query.asset)
+    key = _asset_key(item, query.asset)
+    if key is None:
         return None
+    asset = item.assets[key]
     band = _raster_band(asset)
-    extra = {k: _choose_href(a, query.href_mode) for k, a in item.assets.items() if k != query.asset}
+    extra = {k: _choose_href(a, query.href_mode) for k, a in item.assets.items() if k != key}
     return Scene(
         id=item.id,
         href=_choose_href(asset, query.href_mode),
@@ -210,42 +251,18 @@ def _item_day(item: Any) -> date | None:
     return when.date()
 
 
-def _scenes_from_directory(root: Path, query: Query) -> list[Scene]:
-    from histcalc.raster import inspect
-
-    scenes = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix in _TIFF_SUFFIXES and p.is_file()):
-        day = _day_from_name(path.name)
-        if not _day_matches(day, query):
-            continue
-        bbox: BBox | None = None
-        if query.bbox is not None:
-            try:
-                bbox = inspect(str(path)).lonlat_bounds
-            except Exception as exc:  # unreadable: keep it, the task reports it by name
-                log.debug("cannot read header of %s: %s", path, exc)
-            if not _bbox_matches(bbox, query.bbox):
-                continue
-        scenes.append(Scene(id=path.stem, href=str(path), day=day, bbox=bbox))
-    return scenes
+def is_tiff(source: str) -> bool:
+    """A path or URL naming one GeoTIFF (query strings of signed URLs ignored)."""
+    return source.split("?", 1)[0].endswith(TIFF_SUFFIXES)
 
 
-def _day_from_name(name: str) -> date | None:
-    for match in _DATE_TOKEN.finditer(name):
-        try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            continue
-    return None
-
-
-def _day_matches(day: date | None, query: Query) -> bool:
+def day_matches(day: date | None, query: Query) -> bool:
     if day is None:
         return query.start is None and query.end is None
     return (query.start is None or day >= query.start) and (query.end is None or day <= query.end)
 
 
-def _bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
+def bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
     if wanted is None or bbox is None:
         return True
     w, s, e, n = (float(v) for v in list(bbox)[:4])
@@ -258,11 +275,29 @@ def _opt_float(value: Any) -> float | None:
 
 def is_stac_api(catalog: str) -> bool:
     """A URL that is not a JSON document is searched as a STAC API."""
-    return _is_url(catalog) and not catalog.lower().endswith(".json")
+    return _is_url(catalog) and not catalog.lower().split("?", 1)[0].endswith(".json") and not is_tiff(catalog)
 
 
 def _is_url(text: str) -> bool:
     return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+
+
+def _unreadable(source: str, exc: BaseException) -> str:
+    """One line for a static catalog that could not be read: unreachable, HTTP error, or not STAC."""
+    from urllib.error import HTTPError, URLError
+
+    from histcalc.stac_api import safe_url
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, (URLError, ConnectionError, TimeoutError)):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, HTTPError):
+        return f"static catalog {safe_url(source)}: HTTP {cause.code} {cause.reason}"
+    if cause is not None and _is_url(source):
+        reason = getattr(cause, "reason", None) or cause
+        text = getattr(reason, "strerror", None) or str(reason)
+        return f"static catalog {safe_url(source)}: cannot connect ({text})"
+    return f"{source} is not a readable STAC catalog: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -274,10 +309,13 @@ def _describe(query: Query) -> str:
     from histcalc.stac_api import safe_url
 
     parts = [f"catalog {safe_url(query.catalog)}"]
-    if query.collection:
+    stac = _is_url(query.catalog) or query.catalog.lower().endswith(".json")
+    if query.collection and stac:
         parts.append(f"collection {query.collection}")
+    if not stac:
+        parts.append(f"asset {query.asset}" if not query.pattern else f"pattern {query.pattern}")
     if query.start or query.end:
-        parts.append(f"dates {query.start or '...'}..{query.end or '...'}")
+        parts.append(f"dates {query.start or 'any'} to {query.end or 'any'}")
     if query.bbox:
         parts.append("bbox " + ",".join(f"{v:g}" for v in query.bbox))
     return ", ".join(parts)
