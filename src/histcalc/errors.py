@@ -31,6 +31,10 @@ class InvalidBins(UsageError):
     """Bin count or range that cannot define histogram edges."""
 
 
+class MissingDependency(UsageError, ImportError):
+    """An optional package (pyarrow, matplotlib, pandas, xarray) is needed and not installed."""
+
+
 class IncompatibleHistograms(HistcalcError, ValueError):
     """Two histograms with different bin edges cannot be added."""
 

@@ -159,7 +159,7 @@ class _Counter:
         self.lo = dn_limits(dtype)[0] if self.integer else 0
         size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
         self.dn_counts = np.zeros(size, dtype=np.int64)
-        self.floats = Histogram.empty(bins)
+        self.floats = Histogram.zeros(bins)
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
