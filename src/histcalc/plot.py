@@ -34,6 +34,18 @@ def check_plot_path(path: str | Path) -> None:
 
 
 def plot_result(doc: dict[str, Any], path: str | Path) -> None:
+    """Write :func:`figure` of ``doc`` to ``path`` (the image type from its suffix)."""
+    plt = _pyplot()
+    fig = figure(doc)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        plt.close(fig)
+
+
+def figure(doc: dict[str, Any]) -> Any:
     """The histogram; with groups, also each group's median and 25-75 / 2-98 percentile bands."""
     plt = _pyplot()
     total = Histogram.from_dict(doc)
@@ -43,12 +55,7 @@ def plot_result(doc: dict[str, Any], path: str | Path) -> None:
     if groups:
         _groups_panel(axes[1][0], groups, variable_label(doc))
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def plot_file(result_json: str | Path, path: str | Path) -> None:
@@ -87,10 +94,16 @@ def title_of(doc: dict[str, Any]) -> str:
     """Collection, dates, area and files, as far as the result records them."""
     query = doc.get("query") or {}
     what = " ".join(str(x) for x in (query.get("collection"), doc.get("variable") or query.get("asset")) if x)
-    days = f"{query.get('start_date') or '...'} to {query.get('end_date') or '...'}"
+    days = _dates(query.get("start_date"), query.get("end_date"))
     files = doc.get("files") or {}
     counted = f"{files.get('ok', '?')} of {files.get('total', '?')} files"
     return f"{what or 'rasters'}, {days}, {_area(query)}: {counted}"
+
+
+def _dates(start: str | None, end: str | None) -> str:
+    if start and end:
+        return f"{start} to {end}"
+    return f"from {start}" if start else (f"until {end}" if end else "all dates")
 
 
 def _area(query: dict[str, Any]) -> str:
@@ -122,6 +135,7 @@ def _histogram_panel(ax: Any, h: Histogram, doc: dict[str, Any]) -> None:
 def _no_data(ax: Any, h: Histogram) -> None:
     text = f"no data: 0 pixels counted\n({h.nodata:,} nodata, {h.masked:,} masked, {h.below + h.above:,} out of range)"
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12)
+    ax.set_xticks([])
     ax.set_yticks([])
 
 

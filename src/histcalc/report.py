@@ -36,7 +36,7 @@ def result_document(
         "histcalc_version": __version__,
         "variable": query.get("asset"),
         **h.to_dict(percentiles),
-        "files": {**result.files_dict(), "used": list(result.files_ok)},
+        "files": _files_entry(result),
         "groups": [_group_entry(key, g, percentiles) for key, g in result.groups.items() if key],
         "engine": result.engine,
         "elapsed_s": round(result.elapsed_s, 3),
@@ -45,6 +45,19 @@ def result_document(
     }
     finite: dict[str, Any] = _finite(doc)
     return finite
+
+
+def _files_entry(result: JobResult) -> dict[str, Any]:
+    """The file account with ``used`` (every file counted); local paths absolute, to reproduce the run."""
+    files = result.files_dict()
+    files["failed"] = [{**f, "href": _absolute(f["href"])} for f in files["failed"]]
+    return {**files, "used": [_absolute(h) for h in result.files_ok]}
+
+
+def _absolute(href: str) -> str:
+    if not href or "://" in href or href.startswith("/vsi"):
+        return href
+    return str(Path(href).absolute())
 
 
 def query_record(query: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,8 +69,8 @@ def query_record(query: dict[str, Any], options: Mapping[str, Any]) -> dict[str,
     record = {**{k: _jsonable(v) for k, v in options.items()}, **query}
     for key in ("catalog", "aoi"):
         value = record.get(key)
-        if isinstance(value, str) and value and "://" not in value:
-            record[key] = str(Path(value).resolve())
+        if isinstance(value, str):
+            record[key] = _absolute(value)
     return record
 
 
