@@ -233,7 +233,7 @@ def run_job(ns: argparse.Namespace) -> int:
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
     scenes = find_scenes(query)
-    quiet_spark_startup(ns.quiet > 0)
+    quiet_spark_startup(ns.quiet > 0 and ns.engine == "spark")
     with reporter(sys.stderr, enabled=ns.quiet == 0) as progress:
         result = compute_histogram(
             scenes,

@@ -33,7 +33,7 @@ def describe(done: int, total: int, failed: int, elapsed_s: float) -> str:
     eta = f"ETA {_duration((total - done) / rate)}" if rate > 0 and done < total else "ETA ?"
     if done >= total:
         eta = f"done in {_duration(elapsed_s)}"
-    return f"progress: {done}/{total} tasks{share}, {failed} file(s) failed, {rate:.3g} tasks/s, {eta}"
+    return f"{done}/{total} tasks{share}, {failed} file(s) failed, {rate:.3g} tasks/s, {eta}"
 
 
 def _duration(seconds: float) -> str:
@@ -103,9 +103,12 @@ def reporter(stream: TextIO, enabled: bool = True, interval_s: float = LOG_INTER
     if not _is_terminal(stream):
         yield LogProgress(interval_s)
         return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     bar = BarProgress(stream)
     try:
-        yield bar
+        with logging_redirect_tqdm():  # log lines print above the bar instead of through it
+            yield bar
     finally:
         bar.close()
 
