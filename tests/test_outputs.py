@@ -197,6 +197,9 @@ def test_json_records_the_query_files_and_clean_edges(
     assert doc["edges"] == [float(f"{e:.12g}") for e in dns * 0.004 - 0.08]  # 0.002 - 0.08 -> -0.078, not ...01
     assert doc["edges"][:3] == [-0.082, -0.078, -0.074] and "0000000" not in json.dumps(doc["edges"])
     assert doc["bins_kind"] == "per_digital_number" and doc["stats"]["percentiles_method"] == "inverted_cdf"
+    st = doc["stats"]
+    on_the_grid = [st["min"], st["max"], *st["percentiles"].values()]
+    assert on_the_grid == [float(f"{v:.12g}") for v in on_the_grid] and st["percentiles"]["p50"] == -0.056  # DN 6
     assert "moments" not in doc and "discrete" not in doc and doc["variable"] == "NDVI"
     ref = brute_force(sorted(tiny.glob("*.tif")), uint8_bins().array)
     assert doc["counts"] == ref["counts"].tolist() and doc["nodata"] == 2 * 2 == ref["nodata"]

@@ -216,7 +216,7 @@ class Histogram:
             "nodata": self.nodata,
             "masked": self.masked,
             "pixels": self.pixels,
-            "stats": self.stats(percentiles),
+            "stats": _clean_stats(self.stats(percentiles), self.bins.array),
         }
 
     @classmethod
@@ -263,22 +263,36 @@ class Histogram:
         return {"below": self.below, "above": self.above, "nodata": self.nodata, "masked": self.masked}
 
 
-def clean_numbers(values: FloatArray) -> FloatArray:
-    """``values`` rounded 12 digits below their largest magnitude: 0.020000000000000004 -> 0.02.
+def clean_numbers(values: FloatArray, like: FloatArray | None = None) -> FloatArray:
+    """``values`` rounded 12 digits below the largest magnitude of ``like`` (default: of ``values``).
 
-    Edges made as DN * scale + offset or by ``linspace`` carry float noise in the last bits;
-    rounding relative to the largest edge also turns a noisy 2.7e-17 into 0. Values so close
-    that rounding would merge them are returned unchanged.
+    Edges made as DN * scale + offset or by ``linspace`` carry float noise in the last bits
+    (0.020000000000000004 -> 0.02); rounding relative to the largest edge also turns a noisy
+    2.7e-17 into 0. Values so close that rounding would merge them are returned unchanged.
     """
-    finite = values[np.isfinite(values)]
-    largest = float(np.abs(finite).max()) if finite.size else 0.0
-    if largest == 0.0:
+    decimals = _decimals(values if like is None else like)
+    if decimals is None:
         return values.copy()
-    decimals = _SIGNIFICANT - 1 - math.floor(math.log10(largest))
     rounded = np.round(values, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
     if values.size > 1 and not np.all(np.diff(rounded) > 0) and np.all(np.diff(values) > 0):
         return values.copy()
     return np.asarray(rounded, dtype=np.float64)
+
+
+def _decimals(reference: FloatArray) -> int | None:
+    finite = reference[np.isfinite(reference)]
+    largest = float(np.abs(finite).max()) if finite.size else 0.0
+    return None if largest == 0.0 else _SIGNIFICANT - 1 - math.floor(math.log10(largest))
+
+
+def _clean_stats(stats: dict[str, Any], edges: FloatArray) -> dict[str, Any]:
+    """Values on the scale of the edges (min, max, percentiles) rounded as the edges are."""
+
+    def clean(value: float) -> float:
+        return value if not math.isfinite(value) else float(clean_numbers(np.array([value]), edges)[0])
+
+    pct = {k: clean(v) for k, v in stats["percentiles"].items()}
+    return {**stats, "min": clean(stats["min"]), "max": clean(stats["max"]), "percentiles": pct}
 
 
 def _same_edges(a: BinSpec, b: BinSpec) -> bool:
