@@ -269,3 +269,17 @@ def test_parquet_carries_the_query_as_metadata(tiny: Path, tmp_path: Path, capsy
 
 def _doc_of(h: Histogram, **extra: Any) -> dict[str, Any]:
     return {**h.to_dict(), **extra}
+
+
+def test_outputs_in_new_folders_are_written(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = {
+        flag: tmp_path / f"new_{i}" / "deeper" / name
+        for i, (flag, name) in enumerate(
+            [("-o", "r.json"), ("--csv", "r.csv"), ("--parquet", "r.parquet"), ("--plot", "r.png")]
+        )
+    }
+    args = [a for flag, path in new.items() for a in (flag, str(path))]
+    code, _, err = _run(capsys, "--catalog", str(tiny), "--engine", "local", "-q", "--nodata", "nan", *args)
+    assert code == 0, err
+    assert all(path.is_file() for path in new.values())
+    assert json.loads(new["-o"].read_text())["query"]["nodata"] == "nan"  # not null: "nan" was asked for

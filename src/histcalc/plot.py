@@ -38,6 +38,7 @@ def plot_result(doc: dict[str, Any], path: str | Path) -> None:
     plt = _pyplot()
     fig = figure(doc)
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc

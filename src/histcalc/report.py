@@ -75,6 +75,8 @@ def query_record(query: dict[str, Any], options: Mapping[str, Any]) -> dict[str,
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # --nodata nan: JSON has no NaN, and null would read as "not given"
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
@@ -178,9 +180,11 @@ def write_parquet(result: JobResult, path: str | Path, doc: dict[str, Any] | Non
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp)
         os.replace(tmp, target)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
