@@ -123,7 +123,7 @@ def _is_terminal(stream: TextIO) -> bool:
 @contextmanager
 def watch_spark(
     spark_context: Any,
-    progress: Progress | None,
+    progress: Callable[[int, int, int], None] | None,
     interval_s: float = SPARK_POLL_S,
     failed: Callable[[], int] | None = None,
 ) -> Iterator[None]:
