@@ -107,9 +107,9 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
-    out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV (group, bin_low, bin_high, count)")
-    out.add_argument("--parquet", metavar="FILE", help="the same table as Parquet (needs pyarrow)")
-    out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups over time) to a PNG")
+    out.add_argument("--csv", metavar="CSV", help="tidy CSV: group, kind, bin_low, bin_high, bin_centre, count")
+    out.add_argument("--parquet", metavar="FILE", help="the CSV's table as Parquet, with the query (needs pyarrow)")
+    out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups) to .png, .pdf, .svg, ...")
     out.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     out.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     out.add_argument("--version", action="version", version=f"histcalc {__version__}")
@@ -195,7 +195,7 @@ def run_plot(args: Sequence[str]) -> int:
     """``histcalc plot RESULT.json -o PLOT.png``: redraw the plot of a saved result."""
     from histcalc.plot import check_plot_path, plot_file
 
-    p = _Parser(prog="histcalc plot", description="Plot a saved histcalc result (JSON) to a PNG.")
+    p = _Parser(prog="histcalc plot", description="Plot a saved histcalc result (JSON) to an image.")
     p.add_argument("result", help="result JSON written by --output")
     p.add_argument("--output", "-o", metavar="PNG", help="the image to write (default: RESULT with .png)")
     ns = p.parse_args(args)
