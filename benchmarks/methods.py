@@ -281,7 +281,7 @@ def kernels(files: Sequence[str], workers: int, bbox: Sequence[float] | None) ->
     import rasterio
     from rasterio.windows import Window
 
-    from histcalc import raster
+    from histcalc import kernel, raster
 
     with rasterio.open(files[0]) as src:
         rows = min(src.height, 2048)
@@ -289,24 +289,9 @@ def kernels(files: Sequence[str], workers: int, bbox: Sequence[float] | None) ->
         width, pixels = src.width, src.width * src.height
         band_rows = max(src.block_shapes[0][0], (raster._BAND_PIXELS // width) // 512 * 512)
     flat = band.ravel()
-    count_slice = raster._COUNT_SLICE
-
-    def chunked(n: int) -> Callable[[], Any]:
-        def run() -> Any:
-            total = np.zeros(256, dtype=np.int64)
-            for i in range(0, flat.size, n):
-                total += np.bincount(flat[i : i + n], minlength=256)
-            return total
-
-        return run
-
-    candidates = {
-        "np.histogram(bins=256) (classic)": lambda: np.histogram(flat, bins=256),
-        f"np.bincount per {band_rows}-row read (histcalc before _COUNT_SLICE)": chunked(band_rows * width),
-        f"np.bincount per {count_slice // 1024} Ki px slice (histcalc now: raster._COUNT_SLICE)": chunked(count_slice),
-    }
     rows_out = []
-    for name, fn in candidates.items():
+    for name, fn in _count_candidates(band, band_rows, kernel).items():
+        fn()  # compile (or load from the cache) outside the clock
         best = min(_timed(fn) for _ in range(3))
         rows_out.append({"kernel": name, "ns_per_px": best / flat.size * 1e9})
     gdal = histcalc_gdal()
@@ -323,6 +308,140 @@ def kernels(files: Sequence[str], workers: int, bbox: Sequence[float] | None) ->
         {"kernel": "the same with GDAL's defaults (block cache 5% of RAM)", "ns_per_px": default_s / pixels * 1e9}
     )
     return rows_out
+
+
+def _count_candidates(band: np.ndarray, band_rows: int, kernel: Any) -> dict[str, Callable[[], Any]]:
+    """Ways of counting one decoded band: the numpy methods histcalc used before, and histcalc.kernel's."""
+    flat, width = band.ravel(), band.shape[1]
+
+    def bincount_by(n: int) -> Callable[[], Any]:
+        def run() -> Any:
+            total = np.zeros(256, dtype=np.int64)
+            for i in range(0, flat.size, n):
+                total += np.bincount(flat[i : i + n], minlength=256)
+            return total
+
+        return run
+
+    def dn(name: str, ways: int, inside: Any = None) -> Callable[[], Any]:
+        def run() -> Any:
+            os.environ["HISTCALC_KERNEL"] = name
+            return kernel.count_dn(band, np.zeros((ways, 256), np.int64), 0, NODATA, inside)
+
+        return run
+
+    # ~100,000 parcels over a 10980 px tile: squares of 35 px, labels numbered row by row
+    labels = (np.arange(band.shape[0])[:, None] // 35 * 314 + np.arange(width)[None, :] // 35 + 1).astype(np.int32)
+    aoi = np.zeros(band.shape, dtype=bool)
+    aoi[:, width // 4 : 3 * width // 4] = True
+    physical = (band * np.float32(SCALE) + np.float32(OFFSET)).astype(np.float32)
+    edges = np.linspace(-0.08, 0.94, 257)
+
+    zone_counts = np.zeros((int(labels.max()) + 1, 256), np.int64)  # allocated once: 8 bytes x zones x 256
+
+    def zonal() -> Any:
+        os.environ["HISTCALC_KERNEL"] = "numba"
+        return kernel.count_zonal(labels, band, zone_counts, 0, NODATA)
+
+    def floats(name: str) -> Callable[[], Any]:
+        def run() -> Any:
+            os.environ["HISTCALC_KERNEL"] = name
+            return kernel.count_float(physical, edges, np.zeros(256, np.int64), nodata=np.nan)
+
+        return run
+
+    return {
+        "np.histogram(bins=256) (classic)": lambda: np.histogram(flat, bins=256),
+        f"np.bincount per {band_rows}-row read (histcalc before slicing)": bincount_by(band_rows * width),
+        "np.bincount per 64 Ki px slice (histcalc before the kernel)": bincount_by(1 << 16),
+        "kernel.count_dn, numpy reference (HISTCALC_KERNEL=numpy)": dn("numpy", 1),
+        "kernel.count_dn, numba, 1 histogram": dn("numba", 1),
+        "kernel.count_dn, numba, 4 interleaved sub-histograms (histcalc now)": dn("numba", 4),
+        "kernel.count_dn, numba, with an AOI mask (half the band inside; per pixel read)": dn("numba", 4, aoi),
+        "kernel.count_dn, numpy reference, with the same AOI mask": dn("numpy", 1, aoi),
+        "kernel.count_zonal, numba, ~100,000 parcels (35 px squares) x DN": zonal,
+        "kernel.count_float, numba, float32 into 256 bins (+ moments, min, max)": floats("numba"),
+        "kernel.count_float, numpy reference, the same": floats("numpy"),
+    }
+
+
+def pipeline(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> list[dict[str, Any]]:
+    """One tile, read by histcalc's windows and counted by kernel.count_dn, in one process three ways:
+    serially; with one reader thread feeding the counting caller through a bounded queue; and with
+    ``workers`` threads, each reading and counting its own share of the windows (own dataset handle).
+    GDAL decodes and the kernel counts with the GIL released, so threads can use several cores.
+    """
+    import queue
+    import threading
+
+    from histcalc import gdalenv, kernel, raster
+
+    path, gdal = files[0], histcalc_gdal()
+    with raster.opened(path, gdal) as src:
+        windows = raster._bands(src, None, 0, 1)
+
+    def count_share(share: list[Any], counts: np.ndarray) -> None:
+        with raster.opened(path, gdal) as src:
+            for w in share:
+                kernel.count_dn(src.read(1, window=w), counts, 0, NODATA)
+
+    def serial() -> np.ndarray:
+        counts = np.zeros((4, 256), np.int64)
+        count_share(windows, counts)
+        return counts
+
+    def reader_thread() -> np.ndarray:
+        counts, blocks = np.zeros((4, 256), np.int64), queue.Queue(maxsize=2)
+
+        def read() -> None:
+            with gdalenv.rasterio_env(gdal), raster.opened(path, gdal) as src:
+                for w in windows:
+                    blocks.put(src.read(1, window=w))
+            blocks.put(None)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        while (block := blocks.get()) is not None:
+            kernel.count_dn(block, counts, 0, NODATA)
+        reader.join()
+        return counts
+
+    def threads() -> np.ndarray:
+        counts = [np.zeros((4, 256), np.int64) for _ in range(workers)]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(count_share, [windows[i::workers] for i in range(workers)], counts))
+        return sum(counts)
+
+    serial()  # compile, warm GDAL
+    out, expected = [], serial().sum(axis=0)
+    for name, fn in (
+        ("serial: read then count, one thread", serial),
+        ("1 reader thread + counting caller, queue of 2", reader_thread),
+        (f"{workers} threads, each reading and counting a share", threads),
+    ):
+        best, counts = math.inf, None
+        for _ in range(3):
+            started = time.perf_counter()
+            counts = fn()
+            best = min(best, time.perf_counter() - started)
+        assert counts is not None and np.array_equal(counts.sum(axis=0), expected), name
+        out.append({"way": name, "seconds": best})
+    return out
+
+
+def jit(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> dict[str, Any]:
+    """First-call cost of the kernels in this fresh process (NUMBA_CACHE_DIR decides cold or warm)."""
+    started = time.perf_counter()
+    from histcalc import kernel
+
+    kernel.count_dn(np.zeros((2, 8), np.uint8), np.zeros((4, 256), np.int64), 0)
+    first_plain = time.perf_counter() - started
+    kernel.count_dn(np.zeros((2, 8), np.uint8), np.zeros((4, 256), np.int64), 0, 255, np.ones((2, 8), bool))
+    return {
+        "seconds": time.perf_counter() - started,
+        "first_plain_s": first_plain,
+        "cache_dir": os.environ.get("NUMBA_CACHE_DIR", ""),
+    }
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -344,6 +463,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "dask": dask_rioxarray,
     "gdalinfo": gdalinfo,
     "kernels": kernels,
+    "jit": jit,
+    "pipeline": pipeline,
 }
 
 

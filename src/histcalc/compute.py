@@ -6,16 +6,28 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from histcalc import gdalenv
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
-from histcalc.plan import OnError, Overrides, default_bins, plan_tasks
+from histcalc.plan import (
+    JobSpec,
+    OnError,
+    Overrides,
+    check_zonal,
+    default_bins,
+    plan_tasks,
+    plan_zones,
+    split_parts,
+)
 from histcalc.result import JobResult
 from histcalc.scenes import Scene
+
+if TYPE_CHECKING:
+    from histcalc.zones import Zones
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +37,7 @@ def compute_histogram(
     bins: BinSpec | None = None,
     aoi: AOI | None = None,
     *,
-    engine: str = "spark",
+    engine: str | None = None,
     master: str | None = None,
     spark: Any = None,
     workers: int | None = None,
@@ -34,13 +46,18 @@ def compute_histogram(
     gdal: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     group_by: str | None = None,
+    zones: Zones | None = None,
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
     ``bins`` None: one bin per digital number of the (integer) data. ``engine`` "spark" uses
     ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
+    The default is Spark when a session or master is given, else the local engine.
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
+    ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
+    ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
     """
+    engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     settings = dict(gdalenv.capture() if gdal is None else gdal)
@@ -51,9 +68,7 @@ def compute_histogram(
     if engine == "local":
         from histcalc.engines import local
 
-        chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, workers or local.default_workers(), overrides, group_by)
-        partial = local.run(tasks, chosen, settings, on_error, workers, progress)
+        cores = workers or local.default_workers()
     else:
         from histcalc.engines import spark as spark_engine
 
@@ -61,11 +76,31 @@ def compute_histogram(
         startup = time.perf_counter() - started
         started += startup  # the job's time excludes the session start (logged on its own)
         log.info("spark session ready in %.1f s (master %s)", startup, session.sparkContext.master)
-        chosen = bins or default_bins(scenes, overrides, settings)
-        tasks = plan_tasks(scenes, aoi, spark_engine.parallelism(session), overrides, group_by)
-        partial = spark_engine.run(tasks, chosen, settings, on_error, session)
-    result = partial.finish(hrefs, engine, time.perf_counter() - started, chosen)
-    result = replace(result, startup_s=startup)
+        cores = spark_engine.parallelism(session)
+    parts = 1 if zones is not None else split_parts(len(scenes), cores)
+    tasks = plan_tasks(scenes, parts, overrides, group_by)
+    subsets = None
+    if zones is not None:
+        check_zonal(scenes, overrides, settings)
+        tasks, subsets = plan_zones(tasks, zones, settings)
+    job = JobSpec(
+        bins or default_bins(scenes, overrides, settings),
+        aoi,
+        overrides.band,
+        parts,
+        overrides.mask_values,
+        overrides.all_touched,
+        settings,
+        on_error,
+        subsets,
+    )
+    if engine == "local":
+        remote = any(local.is_remote(h) for h in hrefs)
+        partial = local.run(tasks, job, len(tasks), workers, progress, remote)
+    else:
+        partial = spark_engine.run(tasks, job, session, progress)
+    result = partial.finish(hrefs, len(tasks), engine, time.perf_counter() - started, job.bins, group_by is not None)
+    result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,

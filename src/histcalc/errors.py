@@ -35,6 +35,10 @@ class MissingDependency(UsageError, ImportError):
     """An optional package (pyarrow, matplotlib, pandas, xarray) is needed and not installed."""
 
 
+class InvalidZones(UsageError):
+    """A zones file that cannot be read, or whose ids are missing or duplicated."""
+
+
 class IncompatibleHistograms(HistcalcError, ValueError):
     """Two histograms with different bin edges cannot be added."""
 

@@ -1,7 +1,8 @@
-"""Planning on the driver: scenes + AOI -> small frozen picklable tasks; and running one task.
+"""Planning on the driver: scenes -> small frozen picklable tasks plus one shared JobSpec; running tasks.
 
-Tasks carry no bins (a 65,536-bin spec would be pickled thousands of times): the engine ships
-the bins once, with the function that runs the tasks.
+Tasks carry only what differs per file (href, group, value overrides, mask href, row share); the
+bins, AOI and GDAL settings are shipped once per worker or partition in the :class:`JobSpec`, so
+a million tasks cost a million small records, not a million copies of a 65,536-edge bin spec.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
 
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.errors import CatalogError, HistcalcError, RasterReadError, UsageError
-from histcalc.raster import ReadSpec, histogram_of, inspect
+from histcalc.raster import RasterInfo, ReadSpec, histogram_of, inspect, zonal_histogram_of
 from histcalc.result import Partial
 from histcalc.scenes import Scene
+
+if TYPE_CHECKING:
+    from histcalc.zones import Zones, ZoneSubset
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +35,52 @@ GROUP_BY = ("date", "month", "year", "tile", "item")
 _TILE = re.compile(r"_(\d{2}[C-X][A-Z]{2})_")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
-    """One file, or one interleaved share of its rows, to count into one group."""
+    """One file, or one interleaved share of its rows, to count into one group.
+
+    Only what differs between files travels with a task; what every task shares (bins, AOI, band,
+    masks, GDAL settings) is a :class:`JobSpec`, shipped once per worker process or Spark partition.
+    """
 
     href: str
-    spec: ReadSpec
     group: str = ""
+    scale: float | None = None
+    offset: float | None = None
+    nodata: float | None = None
+    mask_href: str | None = None
+    part: int = 0
+    zone_key: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every task of a job shares."""
+
+    bins: BinSpec
+    aoi: AOI | None = None
+    band: int = 1
+    parts: int = 1
+    mask_values: tuple[int, ...] = ()
+    all_touched: bool = False
+    gdal: Mapping[str, str] = field(default_factory=dict)
+    on_error: OnError = "skip"
+    zone_subsets: Mapping[str, ZoneSubset] | None = None
+    """Zonal jobs: the zones of each raster grid, by key (tasks name theirs by ``Task.zone_key``)."""
+
+    def read_spec(self, task: Task) -> ReadSpec:
+        return ReadSpec(
+            band=self.band,
+            scale=task.scale,
+            offset=task.offset,
+            nodata=task.nodata,
+            aoi=self.aoi,
+            part=task.part,
+            parts=self.parts,
+            mask_href=task.mask_href,
+            mask_values=self.mask_values,
+            all_touched=self.all_touched,
+        )
 
 
 @dataclass(frozen=True)
@@ -53,32 +96,55 @@ class Overrides:
     all_touched: bool = False
 
 
+def split_parts(files: int, parallelism: int) -> int:
+    """Row shares per file: enough tasks to keep every core busy when there are few files."""
+    return min(_MAX_PARTS, max(1, math.ceil(_TASKS_PER_CORE * parallelism / max(files, 1))))
+
+
 def plan_tasks(
     scenes: Sequence[Scene],
-    aoi: AOI | None,
-    parallelism: int,
+    parts: int = 1,
     overrides: Overrides = Overrides(),
     group_by: str | None = None,
 ) -> list[Task]:
-    """Tasks for ``scenes``; files are split into row shares when there are fewer files than cores."""
-    parts = min(_MAX_PARTS, max(1, math.ceil(_TASKS_PER_CORE * parallelism / max(len(scenes), 1))))
+    """Tasks for ``scenes``, each file in ``parts`` interleaved row shares."""
     tasks: list[Task] = []
     for scene in scenes:
-        spec = ReadSpec(
-            band=overrides.band,
-            scale=_first(overrides.scale, scene.scale),
-            offset=_first(overrides.offset, scene.offset),
-            nodata=_first(overrides.nodata, scene.nodata),
-            aoi=aoi,
-            parts=parts,
-            mask_href=_mask_href(scene, overrides.mask_asset),
-            mask_values=overrides.mask_values,
-            all_touched=overrides.all_touched,
+        task = Task(
+            scene.href,
+            group_key(scene, group_by),
+            _first(overrides.scale, scene.scale),
+            _first(overrides.offset, scene.offset),
+            _first(overrides.nodata, scene.nodata),
+            _mask_href(scene, overrides.mask_asset),
         )
-        group = group_key(scene, group_by)
-        tasks.extend(Task(scene.href, replace(spec, part=i), group) for i in range(parts))
+        tasks.append(task)
+        tasks.extend(replace(task, part=i) for i in range(1, parts))
     log.info("planned %d task(s): %d file(s) x %d part(s)", len(tasks), len(scenes), parts)
     return tasks
+
+
+def plan_zones(tasks: list[Task], zones: Zones, gdal: Mapping[str, str]) -> tuple[list[Task], dict[str, ZoneSubset]]:
+    """Each task's zones: the subset of ``zones`` that meets its file, shared by every file of the same grid.
+
+    Reads each file's header (CRS and bounds) on the driver; a file whose header cannot be read keeps
+    no zones and fails by name when its task reads it.
+    """
+    from histcalc.raster import grid_of
+
+    subsets: dict[str, ZoneSubset] = {}
+    planned = []
+    for task in tasks:
+        try:
+            crs, bounds = grid_of(task.href, gdal)
+        except RasterReadError:
+            planned.append(task)
+            continue
+        subset = zones.for_raster(crs, bounds)
+        subsets.setdefault(subset.key, subset)
+        planned.append(replace(task, zone_key=subset.key))
+    log.info("zones: %d grid(s) for %d file(s)", len(subsets), len(planned))
+    return planned, subsets
 
 
 def group_key(scene: Scene, group_by: str | None) -> str:
@@ -105,46 +171,67 @@ def _mask_href(scene: Scene, asset: str | None) -> str | None:
     return scene.extra_hrefs[asset]
 
 
+def first_header(scenes: Sequence[Scene], band: int, gdal: Mapping[str, str]) -> tuple[Scene, RasterInfo]:
+    """The first scene whose header can be read, and that header."""
+    for scene in scenes:
+        try:
+            return scene, inspect(scene.href, band, gdal)
+        except RasterReadError as exc:
+            log.warning("cannot read header of %s (%s); trying the next file", scene.href, exc)
+    raise RasterReadError("no selected file could be opened to learn its data type; give --range LO,HI")
+
+
 def default_bins(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> BinSpec:
     """One bin per digital number of the first readable file's integer dtype, in physical units."""
     from histcalc.bins import dn_limits
     from histcalc.errors import InvalidBins
 
-    for scene in scenes:
-        try:
-            info = inspect(scene.href, overrides.band, gdal)
-        except RasterReadError as exc:
-            log.warning("cannot read header of %s (%s); trying the next file for default bins", scene.href, exc)
-            continue
-        scale = _first(overrides.scale, scene.scale, info.scale)
-        offset = _first(overrides.offset, scene.offset, info.offset)
-        try:
-            dn_limits(info.dtype)
-        except InvalidBins as exc:
-            raise InvalidBins(f"{info.dtype} data has no default bins: give --range LO,HI (and --bins N)") from exc
-        return BinSpec.per_digital_number(info.dtype, scale or 1.0, offset or 0.0)
-    raise RasterReadError("no selected file could be opened to choose default bins; give --range LO,HI")
+    scene, info = first_header(scenes, overrides.band, gdal)
+    scale = _first(overrides.scale, scene.scale, info.scale)
+    offset = _first(overrides.offset, scene.offset, info.offset)
+    try:
+        dn_limits(info.dtype)
+    except InvalidBins as exc:
+        raise InvalidBins(f"{info.dtype} data has no default bins: give --range LO,HI (and --bins N)") from exc
+    return BinSpec.per_digital_number(info.dtype, scale or 1.0, offset or 0.0)
 
 
-def run_task(task: Task, bins: BinSpec, gdal: Mapping[str, str], on_error: OnError) -> Partial:
+def check_zonal(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> None:
+    """Zonal counts go by digital number: the data must be 8- or 16-bit integers."""
+    from histcalc.bins import dn_limits
+    from histcalc.errors import InvalidBins
+
+    _, info = first_header(scenes, overrides.band, gdal)
+    try:
+        dn_limits(info.dtype)
+    except InvalidBins as exc:
+        raise UsageError(f"zonal histograms need 8- or 16-bit integer data, the files hold {info.dtype}") from exc
+
+
+def run_task(task: Task, job: JobSpec) -> Partial:
     """Count one task; under ``skip`` a failing file becomes a named failure instead of an error."""
     try:
-        histogram = histogram_of(task.href, bins, task.spec, gdal)
+        if job.zone_subsets is None:
+            histogram = histogram_of(task.href, job.bins, job.read_spec(task), job.gdal)
+            return Partial.of_task(task.href, {("", task.group): histogram}, split=job.parts > 1)
+        if task.zone_key is None:  # its header could not be read when zones were planned
+            histogram_of(task.href, job.bins, job.read_spec(task), job.gdal)  # fails again, with the reason
+            raise RasterReadError(f"{task.href}: its header could not be read when the zones were planned")
+        subset = job.zone_subsets[task.zone_key]
+        histogram, table = zonal_histogram_of(task.href, job.bins, job.read_spec(task), subset, job.gdal)
     except HistcalcError as exc:
-        if on_error == "fail":
+        if job.on_error == "fail":
             raise
         log.warning("failed: %s", exc)
-        return Partial(failed={task.href: str(exc).removeprefix(f"{task.href}: ")})
-    if task.spec.parts == 1:
-        return Partial({task.group: histogram}, ok=frozenset([task.href]))
-    return Partial(parts={task.href: (task.group, histogram)}, ok=frozenset([task.href]))
+        return Partial.of_failure(task.href, str(exc).removeprefix(f"{task.href}: "))
+    return Partial.of_task(task.href, {("", task.group): histogram}, False, {task.group: table})
 
 
-def run_tasks(tasks: Sequence[Task], bins: BinSpec, gdal: Mapping[str, str], on_error: OnError) -> Partial:
-    """Count several tasks in this process, adding as it goes (memory stays one histogram per group)."""
+def run_tasks(tasks: Iterable[Task], job: JobSpec) -> Partial:
+    """Count several tasks in this process, merging as it goes (memory: one histogram per key)."""
     total = Partial()
     for task in tasks:
-        total = total + run_task(task, bins, gdal, on_error)
+        total.merge(run_task(task, job))
     return total
 
 

@@ -11,17 +11,22 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from histcalc import kernel
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
-from histcalc.histogram import Histogram
+from histcalc.histogram import Histogram, Moments
 
-_COUNT_SLICE = 1 << 16
+if TYPE_CHECKING:
+    from histcalc.zonal import ZoneTable
+    from histcalc.zone_counter import ZoneCounter
+    from histcalc.zones import ZoneSubset
+
 # Rows per read: whole block rows, up to about this many pixels at once (~8 MB of uint8).
 _BAND_PIXELS = 8 * 1024 * 1024
 
@@ -92,6 +97,14 @@ def inspect(href: str, band: int = 1, gdal: Mapping[str, str] | None = None) -> 
         )
 
 
+def grid_of(href: str, gdal: Mapping[str, str] | None = None) -> tuple[Any, BBox]:
+    """The CRS and bounds (in that CRS) of ``href``'s pixel grid, from its header."""
+    with opened(href, gdal) as src:
+        if src.crs is None:
+            raise RasterReadError(f"{href}: has no CRS, so zones cannot be placed on it")
+        return src.crs, tuple(src.bounds)
+
+
 def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
     """Histogram of the valid pixels of ``href`` inside the AOI, for one part of its rows."""
     try:
@@ -104,24 +117,76 @@ def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, st
         raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
 
 
+def zonal_histogram_of(
+    href: str, bins: BinSpec, spec: ReadSpec, subset: ZoneSubset, gdal: Mapping[str, str] | None = None
+) -> tuple[Histogram, ZoneTable]:
+    """Histogram of the pixels of ``href`` in any zone of ``subset`` (and the AOI), and each zone's table."""
+    from histcalc.zone_counter import ZoneCounter
+
+    try:
+        with opened(href, gdal) as src:
+            _check_band(src, spec.band, href)
+            counter = _counter_for(src, bins, spec)
+            if not counter.integer:
+                raise RasterReadError(f"{href}: zonal histograms need 8- or 16-bit integer data, not {src.dtypes[0]}")
+            zones = ZoneCounter(subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched)
+            histogram = _count_with(src, counter, spec, gdal, zones)
+            return histogram, zones.table(bins, counter.scale, counter.offset)
+    except (RasterReadError, AccountingError):
+        raise
+    except Exception as exc:  # GDAL read errors surface as many types; name the file
+        raise RasterReadError(f"{href}: {_one_line(exc)}") from exc
+
+
 def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Histogram:
+    return _count_with(src, _counter_for(src, bins, spec), spec, gdal)
+
+
+def _counter_for(src: Any, bins: BinSpec, spec: ReadSpec) -> _Counter:
     scale = float(src.scales[spec.band - 1]) if spec.scale is None else spec.scale
     offset = float(src.offsets[spec.band - 1]) if spec.offset is None else spec.offset
     nodata = src.nodata if spec.nodata is None else spec.nodata
-    counter = _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
+    return _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
+
+
+def _count_with(
+    src: Any, counter: _Counter, spec: ReadSpec, gdal: Mapping[str, str] | None, zones: ZoneCounter | None = None
+) -> Histogram:
+    """Read the windows of the AOI (and of the zones) and count them; with ``zones``, only zone pixels."""
     geometry = _aoi_in_raster(src, spec.aoi)
     if spec.aoi is not None and geometry is None:
         return counter.result()
+    extent = _extent(geometry, zones)
+    if zones is not None and extent is None:
+        return counter.result()
     with _quality_grid(src, spec, gdal) as quality:
-        for window in _bands(src, geometry, spec.part, spec.parts):
+        for window in _bands(src, extent, spec.part, spec.parts):
+            transform = src.window_transform(window)
+            shape = (int(window.height), int(window.width))
+            layers = zones.layers(transform, shape) if zones is not None else []
+            if zones is not None and not layers:
+                continue  # no zone has a pixel centre here: nothing to read
             data = src.read(spec.band, window=window)
             valid = _valid_mask(src, spec.band, window)
             inside = None
             if geometry is not None:
-                inside = _inside(geometry, src.window_transform(window), data.shape, spec.all_touched)
-            clear = None if quality is None else ~np.isin(quality.read(1, window=window), spec.mask_values)
-            counter.add(data, inside, valid, clear)
+                inside = _inside(geometry, transform, data.shape, spec.all_touched)
+            classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
+            if zones is not None:
+                inside = zones.add(layers, data, inside, valid, classes)
+            counter.add(data, inside, valid, classes)
     return counter.result()
+
+
+def _extent(geometry: dict[str, Any] | None, zones: ZoneCounter | None) -> BBox | None:
+    """The bounds to read: the AOI's, the zones', or their intersection (None: everything, or nothing)."""
+    from rasterio.features import bounds as geometry_bounds
+
+    aoi = geometry_bounds(geometry) if geometry is not None else None
+    zone = zones.bounds() if zones is not None else None
+    if aoi is None or zone is None:
+        return aoi or zone
+    return (max(aoi[0], zone[0]), max(aoi[1], zone[1]), min(aoi[2], zone[2]), min(aoi[3], zone[3]))
 
 
 @contextmanager
@@ -139,18 +204,12 @@ def _quality_grid(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> I
             yield vrt
 
 
-def _and(a: npt.NDArray[np.bool_] | None, b: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_] | None:
-    """Logical and of optional masks (None means all True)."""
-    if a is None:
-        return b
-    return a if b is None else a & b
-
-
 class _Counter:
     """Accumulates one task's counts: by digital number for integers, by bin for floats.
 
     Every pixel inside the AOI lands in exactly one tally, checked in :meth:`result`: nodata
     (nodata value, NaN, mask band) first, then masked (quality mask), then counted/below/above.
+    The counting itself is :mod:`histcalc.kernel`'s (one pass, no copies of the block).
     """
 
     def __init__(self, bins: BinSpec, scale: float, offset: float, nodata: float | None, dtype: str) -> None:
@@ -158,8 +217,12 @@ class _Counter:
         self.integer = np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize <= 2
         self.lo = dn_limits(dtype)[0] if self.integer else 0
         size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
-        self.dn_counts = np.zeros(size, dtype=np.int64)
-        self.floats = Histogram.zeros(bins)
+        # one row per interleaved sub-histogram (kernel.dn_ways), summed in result()
+        self.dn_counts = np.zeros((kernel.dn_ways(np.dtype(dtype)), size), dtype=np.int64)
+        self.nodata_dn = int(nodata) if nodata is not None and _is_dn(nodata, self.lo, size) else None
+        self.edges = bins.array
+        self.float_counts = np.zeros(bins.count, dtype=np.int64)
+        self.floats = kernel.FloatTallies()
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
@@ -168,38 +231,23 @@ class _Counter:
         self,
         data: npt.NDArray[Any],
         inside: npt.NDArray[np.bool_] | None,
-        valid: npt.NDArray[np.bool_] | None,
-        clear: npt.NDArray[np.bool_] | None = None,
+        valid: npt.NDArray[Any] | None,
+        quality: kernel.Quality | None = None,
     ) -> None:
-        """Count ``data`` ``inside`` the AOI: not ``valid`` is nodata, not ``clear`` is masked."""
-        self.pixels += data.size if inside is None else int(inside.sum())
-        if valid is not None:
-            self.nodata_pixels += int((~valid if inside is None else inside & ~valid).sum())
-        keep = _and(inside, valid)
-        if clear is not None:
-            dropped = data[_and(keep, ~clear)] if keep is not None else data[~clear]
-            nodata_there = int(self._is_nodata(dropped).sum())
-            self.nodata_pixels += nodata_there
-            self.masked_pixels += dropped.size - nodata_there
-            keep = _and(keep, clear)
-        values = (data if keep is None else data[keep]).ravel()
-        if self.integer:
-            # bincount copies its input to intp: on cache-sized slices that copy stays in cache,
-            # which makes counting ~2x faster than on a whole band (benchmarks/README.md).
-            for start in range(0, values.size, _COUNT_SLICE):
-                part = values[start : start + _COUNT_SLICE]
-                dns = part if self.lo == 0 else part.astype(np.int32) - self.lo
-                self.dn_counts += np.bincount(dns, minlength=self.dn_counts.size)
-            return
-        missing = self._is_nodata(values)
-        self.nodata_pixels += int(missing.sum())
-        self.floats = self.floats + Histogram.of_values(self._physical(values[~missing]), self.bins)
+        """Count ``data`` ``inside`` the AOI: not ``valid`` (mask band) is nodata, dropped ``quality`` classes masked.
 
-    def _is_nodata(self, values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-        missing = np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, dtype=bool)
-        if self.nodata is not None and not math.isnan(self.nodata):
-            missing |= values == self.nodata
-        return missing
+        ``valid`` is a mask band as read (0 = masked) or a boolean array.
+        """
+        if self.integer:
+            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality)
+            self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
+            self.masked_pixels += t.masked
+            return
+        f = kernel.count_float(
+            data, self.edges, self.float_counts, self.scale, self.offset, self.nodata, inside, valid, quality
+        )
+        self.floats += f
+        self.pixels += f.pixels
 
     def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         values = raw.astype(np.float64)
@@ -209,15 +257,20 @@ class _Counter:
 
     def result(self) -> Histogram:
         """This task's histogram, after checking that it accounts for every pixel inside the AOI."""
-        h, nodata = self.floats, self.nodata_pixels
         if self.integer:
-            dn_counts = self.dn_counts.copy()
-            if self.nodata is not None and _is_dn(self.nodata, self.lo, dn_counts.size):
-                nodata += int(dn_counts[int(self.nodata) - self.lo])
-                dn_counts[int(self.nodata) - self.lo] = 0
+            dn_counts, nodata = self.dn_counts.sum(axis=0), self.nodata_pixels
+            if self.nodata_dn is not None:
+                nodata += int(dn_counts[self.nodata_dn - self.lo])
+                dn_counts[self.nodata_dn - self.lo] = 0
             seen = np.flatnonzero(dn_counts)
             h = Histogram.of_weighted(self._physical(seen + self.lo), dn_counts[seen], self.bins)
-        h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
+            h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
+        else:
+            f = self.floats
+            moments = Moments(f.n, f.mean, f.m2) if f.n else Moments()
+            h = Histogram(
+                self.bins, self.float_counts.copy(), f.below, f.above, f.nodata, f.masked, moments, f.vmin, f.vmax
+            )
         if h.pixels != self.pixels:
             raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
         return h
@@ -227,13 +280,16 @@ def _is_dn(value: float, lo: int, size: int) -> bool:
     return float(value).is_integer() and lo <= value < lo + size
 
 
-def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.bool_] | None:
-    """Pixels not masked by an internal mask or alpha band; nodata values are handled by the counter."""
+def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.uint8] | None:
+    """Non-zero where not masked by an internal mask or alpha band (nodata values are the counter's).
+
+    GDAL's 0/255 mask goes to the kernel as it is read: no boolean copy.
+    """
     from rasterio.enums import MaskFlags
 
     flags = src.mask_flag_enums[band - 1]
     if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
-        mask: npt.NDArray[np.bool_] = src.read_masks(band, window=window) != 0
+        mask: npt.NDArray[np.uint8] = src.read_masks(band, window=window)
         return mask
     return None
 
@@ -252,15 +308,15 @@ def _aoi_in_raster(src: Any, aoi: AOI | None) -> dict[str, Any] | None:
     return geometry
 
 
-def _bands(src: Any, geometry: dict[str, Any] | None, part: int, parts: int) -> list[Any]:
-    """Read windows of whole block rows over the AOI's window; this task's share of them."""
+def _bands(src: Any, extent: BBox | None, part: int, parts: int) -> list[Any]:
+    """Read windows of whole block rows over the window of ``extent`` (raster CRS); this task's share of them."""
     from rasterio.windows import Window, from_bounds
 
     full = Window(0, 0, src.width, src.height)
-    if geometry is not None:
-        from rasterio.features import bounds as geometry_bounds
-
-        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
+    if extent is not None:
+        if extent[0] >= extent[2] or extent[1] >= extent[3]:
+            return []
+        w = from_bounds(*extent, transform=src.transform)
         col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
         col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
         full = _intersect(full, Window(col0, row0, col1 - col0, row1 - row0))

@@ -1,73 +1,177 @@
-"""What tasks return and how it adds up: partial results, then the job's result.
+"""What tasks return and how it adds up: keyed partial results, then the job's result.
 
-Counts are kept per group (one group, "", without ``--group-by``). A file read in several parts
-(few large files, many cores) is kept apart until the end, so a file that failed in one part
-contributes nothing rather than part of its pixels.
+A task's result is a :class:`Partial`: a map from a key ``(zone, group)`` to a histogram ("" for "no
+zones" / "no grouping"), the failures it met, and how many tasks it stands for. Partials are merged
+*in place* into a running total (:meth:`Partial.merge`), at a cost proportional to the addend, never
+to the total: a job over a million files does a million small merges, not a quadratic pile of copies.
+
+File accounting is compact: the driver knows every href it planned, so a partial carries only the
+failed files (with reasons) and a task count; a file is ok when it did not fail.
+
+A file read in several parts (few large files, many cores) is kept apart until the end, so a file
+that failed in one part contributes nothing rather than part of its pixels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from histcalc.bins import BinSpec
+from histcalc.errors import EngineError
 from histcalc.histogram import Histogram, merge_all
+from histcalc.zonal import ZoneSum, ZoneTable, concat
 
-Groups = dict[str, Histogram]
+Key = tuple[str, str]
+"""(zone, group): "" when the job has no zones / no grouping."""
+TOTAL: Key = ("", "")
+
+Keyed = dict[Key, Histogram]
 
 
-@dataclass(frozen=True)
 class Partial:
-    """A reducible share of the job: counts per group, counts of file parts, file statuses."""
+    """A mutable, reducible share of the job: histograms per key, file parts, failures, tasks counted."""
 
-    groups: Groups = field(default_factory=dict)
-    parts: dict[str, tuple[str, Histogram]] = field(default_factory=dict)
-    ok: frozenset[str] = frozenset()
-    failed: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("failed", "histograms", "parts", "tasks", "zonal")
 
-    def __add__(self, other: Partial) -> Partial:
-        parts = dict(self.parts)
-        for href, (group, h) in other.parts.items():
-            parts[href] = (group, parts[href][1] + h) if href in parts else (group, h)
-        return Partial(
-            _add_groups(self.groups, other.groups), parts, self.ok | other.ok, {**self.failed, **other.failed}
-        )
+    def __init__(
+        self,
+        histograms: Keyed | None = None,
+        *,
+        parts: dict[str, Keyed] | None = None,
+        failed: dict[str, str] | None = None,
+        tasks: int = 0,
+        zonal: dict[str, ZoneSum] | None = None,
+    ) -> None:
+        self.histograms: Keyed = histograms if histograms is not None else {}
+        self.parts: dict[str, Keyed] = parts if parts is not None else {}
+        self.failed: dict[str, str] = failed if failed is not None else {}
+        self.tasks = tasks
+        self.zonal: dict[str, ZoneSum] = zonal if zonal is not None else {}
 
-    def finish(self, hrefs: list[str], engine: str, elapsed: float, bins: BinSpec) -> JobResult:
+    @classmethod
+    def of_task(cls, href: str, histograms: Keyed, split: bool, zones: dict[str, ZoneTable] | None = None) -> Partial:
+        """One task's counts: whole-file counts go straight to the keys, a part is kept by file.
+
+        ``zones``: per-zone tables by group (zonal jobs never split a file into parts).
+        """
+        zonal = {group: ZoneSum(table) for group, table in (zones or {}).items()}
+        if split:
+            return cls(parts={href: histograms}, tasks=1, zonal=zonal)
+        return cls(histograms, tasks=1, zonal=zonal)
+
+    @classmethod
+    def of_failure(cls, href: str, reason: str) -> Partial:
+        return cls(failed={href: reason}, tasks=1)
+
+    def merge(self, other: Partial) -> Partial:
+        """Add ``other`` into this partial (in place; ``other`` must not be used afterwards)."""
+        _merge_keyed(self.histograms, other.histograms)
+        for href, keyed in other.parts.items():
+            _merge_keyed(self.parts.setdefault(href, {}), keyed)
+        self.failed.update(other.failed)
+        self.tasks += other.tasks
+        for group, zone_sum in other.zonal.items():
+            if group in self.zonal:
+                self.zonal[group].merge(zone_sum)
+            else:
+                self.zonal[group] = zone_sum
+        return self
+
+    def records(self) -> Iterator[tuple[tuple[Any, ...], Any]]:
+        """This partial as (record key, value) pairs that a keyed reduce (Spark) can add up."""
+        for key, h in self.histograms.items():
+            yield ("h", *key), h
+        for href, keyed in self.parts.items():
+            for key, h in keyed.items():
+                yield ("p", href, *key), h
+        for group, zone_sum in self.zonal.items():
+            yield ("z", group), zone_sum.table()
+        yield ("f",), (self.failed, self.tasks)
+
+    @classmethod
+    def from_records(cls, records: Iterable[tuple[tuple[Any, ...], Any]]) -> Partial:
+        """The inverse of :meth:`records`, streaming: each record is merged as it arrives."""
+        total = cls()
+        for rkey, value in records:
+            total.merge(_record_partial(rkey, value))
+        return total
+
+    def finish(
+        self, hrefs: list[str], tasks: int, engine: str, elapsed: float, bins: BinSpec, grouped: bool = False
+    ) -> JobResult:
         """The job's result: whole files only, each selected file either ok or failed."""
-        groups = dict(self.groups)
-        for href, (group, h) in self.parts.items():
+        if self.tasks != tasks:  # an engine lost or duplicated a task: never hide it
+            raise EngineError(f"{tasks} task(s) were planned but {self.tasks} result(s) came back")
+        keyed = self.histograms
+        for href, part_keys in self.parts.items():
             if href not in self.failed:
-                groups = _add_groups(groups, {group: h})
+                _merge_keyed(keyed, part_keys)
         failed = {h: self.failed[h] for h in hrefs if h in self.failed}
-        ok = [h for h in hrefs if h in self.ok and h not in self.failed]
-        for href in hrefs:  # cannot happen unless an engine lost a task; never hide it
-            if href not in self.ok and href not in self.failed:
-                failed[href] = "no result came back for this file"
+        ok = [h for h in hrefs if h not in failed]
+        groups = {group: h for (_zone, group), h in sorted(keyed.items())}
         total = merge_all(groups.values(), bins)
-        return JobResult(total, dict(sorted(groups.items())), len(hrefs), ok, failed, engine, elapsed)
+        named = groups if grouped else {}
+        zone_tables = {group: zone_sum.table() for group, zone_sum in sorted(self.zonal.items())}
+        return JobResult(total, named, len(hrefs), ok, failed, engine, elapsed, zone_tables=zone_tables)
 
 
-def _add_groups(a: Mapping[str, Histogram], b: Mapping[str, Histogram]) -> Groups:
-    out = dict(a)
-    for key, h in b.items():
-        out[key] = out[key] + h if key in out else h
-    return out
+def merge_records(a: Any, b: Any) -> Any:
+    """Add two values of the same record key (see :meth:`Partial.records`)."""
+    if isinstance(a, Histogram):
+        return a + b
+    if isinstance(a, ZoneTable):
+        return concat([a, b]).compacted()
+    failed_a, tasks_a = a
+    failed_b, tasks_b = b
+    return ({**failed_a, **failed_b}, tasks_a + tasks_b)
+
+
+def _record_partial(rkey: tuple[Any, ...], value: Any) -> Partial:
+    kind = rkey[0]
+    if kind == "h":
+        return Partial({(rkey[1], rkey[2]): value})
+    if kind == "p":
+        return Partial(parts={rkey[1]: {(rkey[2], rkey[3]): value}})
+    if kind == "z":
+        return Partial(zonal={rkey[1]: ZoneSum(value)})
+    failed, tasks = value
+    return Partial(failed=dict(failed), tasks=tasks)
+
+
+def _merge_keyed(into: Keyed, other: Mapping[Key, Histogram]) -> None:
+    for key, h in other.items():
+        mine = into.get(key)
+        into[key] = h if mine is None else mine + h
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """The merged histogram, the histogram of each group, and an account of every selected file."""
+    """The merged histogram, the histogram of each named group, and an account of every selected file."""
 
     histogram: Histogram
-    groups: Groups
+    groups: dict[str, Histogram]
     files_total: int
     files_ok: list[str]
     files_failed: dict[str, str]
     engine: str
     elapsed_s: float
     startup_s: float = 0.0
+    zone_tables: dict[str, ZoneTable] = field(default_factory=dict)
+    """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
+    zone_ids: list[str] = field(default_factory=list)
+
+    def zone_histogram(self, zone_id: str, group: str = "") -> Histogram:
+        """The histogram of zone ``zone_id`` (in ``group``; "" without grouping), zeros if it had no pixel."""
+        from histcalc.zonal import zone_histogram
+
+        try:
+            position = self.zone_ids.index(zone_id)
+        except ValueError:
+            raise KeyError(f"no zone {zone_id!r} in this result") from None
+        table = self.zone_tables.get(group, ZoneTable.empty())
+        return zone_histogram(table, position, self.histogram.bins)
 
     def files_dict(self) -> dict[str, Any]:
         return {

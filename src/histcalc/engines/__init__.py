@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-Progress = Callable[[int, int], None]
-"""Called with (tasks done, tasks total) as tasks finish."""
+Progress = Callable[[int, int, int], None]
+"""Called with (tasks done, tasks total, files failed so far) as tasks finish."""
 
 ENGINES = ("spark", "local")

@@ -1,25 +1,37 @@
-"""The local engine: a process pool, no JVM. Same tasks, same result as Spark."""
+"""The local engine: a process pool, no JVM. Same tasks, same result as Spark.
+
+Tasks are submitted in chunks with a bounded number in flight and each result is merged into one running
+total as soon as it arrives, then dropped: the driver's memory does not grow with the number of
+files. Workers die with the driver (see :mod:`histcalc.engines.lifeline`).
+"""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
-from histcalc.bins import BinSpec
-from histcalc.engines import Progress
+from histcalc.engines import Progress, lifeline
 from histcalc.errors import EngineError
-from histcalc.plan import OnError, Task, run_task
+from histcalc.plan import JobSpec, Task, run_task, run_tasks
 from histcalc.result import Partial
 
 log = logging.getLogger(__name__)
 
-# Set once per worker process by the pool initializer, so tasks do not carry the bins.
+# Set once per worker process by the pool initializer, so tasks do not carry the shared settings.
 _WORKER_STATE: dict[str, Any] = {}
+_IN_FLIGHT_PER_WORKER = 4
+# Many tiny tasks: send them in chunks so that inter-process round trips (~0.1 ms each) stay a
+# small share of the job; a chunk of 64 tiny files is still well under a second of work.
+_MAX_CHUNK = 64
+_CHUNKS_PER_WORKER = 32
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def default_workers() -> int:
@@ -27,33 +39,57 @@ def default_workers() -> int:
 
 
 def run(
-    tasks: Sequence[Task],
-    bins: BinSpec,
-    gdal: Mapping[str, str],
-    on_error: OnError,
+    tasks: Iterable[Task],
+    job: JobSpec,
+    n_tasks: int,
     workers: int | None = None,
     progress: Progress | None = None,
+    remote: bool = False,
 ) -> Partial:
-    """Run ``tasks`` on ``workers`` processes (1: in this process) and add up the results."""
-    workers = max(1, min(workers or default_workers(), len(tasks) or 1))
-    log.info("local engine: %d task(s) on %d process(es)", len(tasks), workers)
-    total = Partial()
+    """Run ``tasks`` on ``workers`` processes (1: in this process) and merge the results as they come."""
+    workers = max(1, min(workers or default_workers(), n_tasks or 1))
+    log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
     if workers == 1:
-        for done, task in enumerate(tasks, 1):
-            total = total + run_task(task, bins, gdal, on_error)
-            _report(progress, done, len(tasks))
-        return total
+        return _merge_all((run_task(task, job) for task in tasks), n_tasks, progress)
     try:
-        context = _pool_context(any(_is_remote(t.href) for t in tasks))
         with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(bins, dict(gdal), on_error)
+            workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid())
         ) as pool:
-            futures = [pool.submit(_run_in_worker, task) for task in tasks]
-            for done, future in enumerate(as_completed(futures), 1):
-                total = total + future.result()
-                _report(progress, done, len(tasks))
+            chunks = _chunked(tasks, chunk_size(n_tasks, workers))
+            results = bounded(pool, _run_in_worker, chunks, workers * _IN_FLIGHT_PER_WORKER)
+            return _merge_all(results, n_tasks, progress)
     except (BrokenPipeError, BrokenProcessPool) as exc:
         raise EngineError(f"a local worker process died: {exc}") from exc
+
+
+def bounded(pool: Executor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
+    """``fn(item)`` for each item, in completion order, with at most ``limit`` submitted and not yet taken."""
+    todo = iter(items)
+    pending: set[Future[R]] = {pool.submit(fn, item) for item in islice(todo, limit)}
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+        pending |= {pool.submit(fn, item) for item in islice(todo, len(done))}
+
+
+def chunk_size(n_tasks: int, workers: int) -> int:
+    """Tasks per submission: 1 for small jobs, up to 64 when there are many (fewer round trips)."""
+    return max(1, min(_MAX_CHUNK, n_tasks // (workers * _CHUNKS_PER_WORKER)))
+
+
+def _chunked(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+    todo = iter(tasks)
+    while chunk := list(islice(todo, size)):
+        yield chunk
+
+
+def _merge_all(results: Iterable[Partial], n_tasks: int, progress: Progress | None) -> Partial:
+    total = Partial()
+    for partial in results:
+        total.merge(partial)
+        if progress is not None:
+            progress(total.tasks, n_tasks, len(total.failed))
     return total
 
 
@@ -71,18 +107,14 @@ def _pool_context(remote: bool) -> multiprocessing.context.BaseContext:
     return context
 
 
-def _is_remote(href: str) -> bool:
+def is_remote(href: str) -> bool:
     return "://" in href or href.startswith("/vsi")
 
 
-def _init_worker(bins: BinSpec, gdal: dict[str, str], on_error: OnError) -> None:
-    _WORKER_STATE.update(bins=bins, gdal=gdal, on_error=on_error)
+def _init_worker(job: JobSpec, driver_pid: int) -> None:
+    lifeline.exit_with_parent(driver_pid)
+    _WORKER_STATE["job"] = job
 
 
-def _run_in_worker(task: Task) -> Partial:
-    return run_task(task, _WORKER_STATE["bins"], _WORKER_STATE["gdal"], _WORKER_STATE["on_error"])
-
-
-def _report(progress: Progress | None, done: int, total: int) -> None:
-    if progress is not None:
-        progress(done, total)
+def _run_in_worker(tasks: list[Task]) -> Partial:
+    return run_tasks(tasks, _WORKER_STATE["job"])

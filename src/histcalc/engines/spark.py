@@ -1,7 +1,10 @@
-"""The Spark engine: parallelize(tasks) -> mapPartitions(count) -> treeReduce(add).
+"""The Spark engine: parallelize(tasks) -> mapPartitions(count) -> reduceByKey(add) -> driver.
 
-Each partition returns one Partial (a few KB of int64 counts), so the reduce moves arrays
-whose size depends on the bins, never on the number of files or pixels.
+Each partition merges its tasks' results in place into one keyed Partial and emits it as records
+(key -> histogram, plus one record of failures and task count). The records are added up by key
+on the executors, and the driver streams the reduced records in (``toLocalIterator``): it never
+holds more than the final result, whatever the number of files, zones or groups. The shared
+:class:`JobSpec` (bins, AOI, GDAL settings) is broadcast once, not shipped with every task.
 """
 
 from __future__ import annotations
@@ -11,18 +14,18 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from functools import partial
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from histcalc.bins import BinSpec
+from histcalc.engines import Progress
 from histcalc.errors import EngineError, JavaNotFound, RasterReadError
-from histcalc.plan import OnError, Task, run_tasks
-from histcalc.result import Partial
+from histcalc.plan import JobSpec, Task, run_tasks
+from histcalc.result import Partial, merge_records
 
 log = logging.getLogger(__name__)
 
 _PARTITIONS_PER_CORE = 4
+_TASKS_PER_PARTITION = 500  # beyond 4 x cores: bounded retry cost and even load for 10^5-10^6 tasks
 _TASK_ERROR = re.compile(r"histcalc\.errors\.(\w+): (.+)")
 
 
@@ -65,38 +68,49 @@ def session(master: str | None = None, app_name: str = "histcalc") -> Any:
     return spark
 
 
-def run(
-    tasks: Sequence[Task],
-    bins: BinSpec,
-    gdal: Mapping[str, str],
-    on_error: OnError,
-    spark: Any,
-) -> Partial:
-    """Run ``tasks`` on the session's executors and tree-reduce their partial results."""
+def run(tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | None = None) -> Partial:
+    """Run ``tasks`` on the session's executors, reduce by key there, stream the result in."""
     sc = spark.sparkContext
-    slices = max(1, min(len(tasks), sc.defaultParallelism * _PARTITIONS_PER_CORE))
+    slices = partitions(len(tasks), sc.defaultParallelism)
     log.info("spark engine: %d task(s) in %d partition(s) on %s", len(tasks), slices, sc.master)
-    count = partial(_count_partition, bins=bins, gdal=dict(gdal), on_error=on_error)
+    shared = sc.broadcast(job)
     try:
-        rdd = sc.parallelize(list(tasks), numSlices=slices).mapPartitions(count)
-        result: Partial = rdd.treeReduce(_add, depth=2)
+        records = (
+            sc.parallelize(tasks, numSlices=slices)
+            .mapPartitions(lambda part: _count_partition(part, shared.value))
+            .reduceByKey(merge_records, numPartitions=max(1, min(slices, sc.defaultParallelism)))
+        )
+        with _watched(sc, progress):
+            return Partial.from_records(records.toLocalIterator(prefetchPartitions=True))
     except Exception as exc:
         raise _task_error(exc) from exc
-    return result
+    finally:
+        shared.unpersist()
+
+
+def partitions(n_tasks: int, parallelism: int) -> int:
+    """Partitions for ``n_tasks``: 4 per core, more when there are many tasks (500 at most in each)."""
+    wanted = max(parallelism * _PARTITIONS_PER_CORE, -(-n_tasks // _TASKS_PER_PARTITION))
+    return max(1, min(n_tasks, wanted))
 
 
 def parallelism(spark: Any) -> int:
     return int(spark.sparkContext.defaultParallelism)
 
 
-def _count_partition(
-    tasks: Iterator[Task], bins: BinSpec, gdal: dict[str, str], on_error: OnError
-) -> Iterator[Partial]:
-    yield run_tasks(list(tasks), bins, gdal, on_error)
+def _count_partition(tasks: Iterator[Task], job: JobSpec) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield from run_tasks(tasks, job).records()
 
 
-def _add(a: Partial, b: Partial) -> Partial:
-    return a + b
+def _watched(sc: Any, progress: Progress | None) -> Any:
+    """Report Spark's task progress while the job runs (when the progress module is available)."""
+    import contextlib
+
+    try:
+        from histcalc.progress import watch_spark
+    except ImportError:
+        return contextlib.nullcontext()
+    return watch_spark(sc, progress) if progress is not None else contextlib.nullcontext()
 
 
 def _task_error(exc: BaseException) -> Exception:

@@ -1,0 +1,157 @@
+"""The numba kernels behind :mod:`histcalc.kernel` (which documents the contract and holds the references).
+
+Kept apart so that ``HISTCALC_KERNEL=numpy`` never imports numba. ``nogil``: a reader thread can
+decode the next block while a kernel counts this one; ``cache``: compiled once per machine (the
+cache folder is set by :func:`histcalc.kernel.ensure_cache_dir` before numba reads its config).
+Masks are always arrays (empty when unused) plus a flag, so each data dtype compiles once. Arrays
+are 1-D (the caller passes a contiguous block flattened, or row by row): indexing a flat array
+measured 0.31 ns/px against 0.50 ns/px with 2-D indexing.
+"""
+
+# mypy: ignore-errors
+from __future__ import annotations
+
+from histcalc.kernel import ensure_cache_dir
+
+ensure_cache_dir()
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _kept(i, v, nodata_dn, valid, classes, dropped, use_valid, use_quality):
+    """0 counted, 1 nodata by mask band, 2 masked by quality (the nodata DN is never masked)."""
+    if use_valid and not valid[i]:
+        return 1
+    if use_quality and dropped[classes[i]] and v != nodata_dn:
+        return 2
+    return 0
+
+
+@njit(nogil=True, cache=True)
+def count_dn(data, counts, lo, nodata_dn, inside, valid, classes, dropped, use_inside, use_valid, use_quality):
+    """Per-DN counts into ``counts[way, dn - lo]``; returns (pixels inside, nodata by mask band, masked)."""
+    out = np.zeros(3, dtype=np.int64)
+    ways = counts.shape[0]
+    if not (use_inside or use_valid or use_quality):
+        _count_plain(data, counts, lo)
+        out[0] = data.size
+        return out
+    for i in range(data.size):
+        if use_inside and not inside[i]:
+            continue
+        out[0] += 1
+        v = data[i]
+        kind = _kept(i, v, nodata_dn, valid, classes, dropped, use_valid, use_quality)
+        if kind == 0:
+            counts[i & (ways - 1), np.uintp(v - lo)] += 1
+        else:
+            out[kind] += 1
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _count_plain(data, counts, lo):
+    """The hot path (no masks): consecutive pixels go to interleaved sub-histograms when ways >= 4."""
+    n = data.size
+    if counts.shape[0] >= 4:
+        i = 0
+        while i + 4 <= n:
+            counts[0, np.uintp(data[i] - lo)] += 1
+            counts[1, np.uintp(data[i + 1] - lo)] += 1
+            counts[2, np.uintp(data[i + 2] - lo)] += 1
+            counts[3, np.uintp(data[i + 3] - lo)] += 1
+            i += 4
+        while i < n:
+            counts[0, np.uintp(data[i] - lo)] += 1
+            i += 1
+        return
+    for i in range(n):
+        counts[0, np.uintp(data[i] - lo)] += 1
+
+
+@njit(nogil=True, cache=True)
+def count_zonal(labels, data, counts, tallies, lo, nodata_dn, valid, classes, dropped, use_valid, use_quality):
+    """(label, DN) counts and per-label (nodata by mask band, masked); True when a label is out of range.
+
+    No per-pixel tally of pixels per label: that increment on a run of one label is a dependency
+    chain (it made the kernel ~1.5 x slower); the caller derives it from the counts.
+    """
+    zones = counts.shape[0]
+    for i in range(data.size):
+        z = labels[i]
+        if z < 0 or z >= zones:
+            return True
+        v = data[i]
+        kind = _kept(i, v, nodata_dn, valid, classes, dropped, use_valid, use_quality)
+        if kind == 0:
+            counts[np.uintp(z), np.uintp(v - lo)] += 1
+        else:
+            tallies[np.uintp(z), kind - 1] += 1
+    return False
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bin_of(v, edges, first, last, norm, nbins, uniform):
+    """numpy's bin of ``first <= v <= last``: edges[i] <= v < edges[i+1], the last bin closed."""
+    if v == last:
+        return nbins - 1
+    if uniform:
+        i = min(max(int((v - first) * norm), 0), nbins - 1)
+        while i > 0 and v < edges[i]:
+            i -= 1
+        while i < nbins - 1 and v >= edges[i + 1]:
+            i += 1
+        return i
+    return np.searchsorted(edges, v, side="right") - 1
+
+
+@njit(nogil=True, cache=True)
+def count_float(
+    data, edges, counts, scale, offset, nodata, uniform,
+    inside, valid, classes, dropped, use_inside, use_valid, use_quality,
+):  # fmt: skip
+    """Per-bin counts; returns (pixels, nodata, masked, below, above, n) and (shift, s1, s2, vmin, vmax).
+
+    ``shift`` is the first counted value, ``s1``/``s2`` the sums of (v - shift) and its square.
+    """
+    nbins = counts.size
+    first, last = edges[0], edges[nbins]
+    norm = nbins / (last - first)
+    physical = scale != 1.0 or offset != 0.0
+    check_nodata = nodata == nodata
+    # scalars, not array cells, so that LLVM keeps the tallies in registers
+    outside = missing = masked = below = above = n = 0
+    shift = s1 = s2 = 0.0
+    vmin, vmax = np.inf, -np.inf
+    for i in range(data.size):
+        if use_inside and not inside[i]:
+            outside += 1
+            continue
+        raw = data[i]
+        if (use_valid and not valid[i]) or raw != raw or (check_nodata and raw == nodata):
+            missing += 1
+            continue
+        if use_quality and dropped[classes[i]]:
+            masked += 1
+            continue
+        v = np.float64(raw)
+        if physical:
+            v = v * scale + offset
+        if v < first:
+            below += 1
+        elif v > last:
+            above += 1
+        else:
+            counts[_bin_of(v, edges, first, last, norm, nbins, uniform)] += 1
+            if n == 0:
+                shift = v
+            n += 1
+            d = v - shift
+            s1 += d
+            s2 += d * d
+            vmin = min(vmin, v)
+            vmax = max(vmax, v)
+    ints = np.array([data.size - outside, missing, masked, below, above, n], dtype=np.int64)
+    return ints, np.array([shift, s1, s2, vmin, vmax])

@@ -1,0 +1,364 @@
+"""Counting kernels: per-DN, per-(zone, DN) and per-bin counts in one pass over a decoded block.
+
+Each kernel applies the nodata value, the AOI mask, the mask band and the quality mask while it
+counts, so no boolean temporaries or ``data[keep]`` copies are made. Every kernel has a numpy
+reference implementation beside it (``*_numpy``) with the same contract; tests compare the two on
+random inputs. ``HISTCALC_KERNEL=numpy`` selects the references (debugging, platforms without
+numba); the default is the numba kernels, compiled once per process and cached on disk.
+
+Classification of a pixel, the same in every kernel (``raster._Counter`` relies on it):
+outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
+nodata (DN kernels leave it in its DN column, the caller moves it); quality class dropped:
+``masked``; otherwise counted (float kernel: ``below``/``above`` outside the edges).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from histcalc.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+Array = npt.NDArray[Any]
+Counts = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+# a mask band as read (0 = masked, any other value = valid) or a boolean array
+ValidArray = npt.NDArray[Any]
+KERNELS = ("numba", "numpy")
+# Interleaved sub-histograms for 8-bit data: consecutive pixels go to different copies, so a run of
+# equal values does not wait on its own previous store (benchmarks/RESULTS.md measures it).
+DN_WAYS_8BIT = 4
+_NONE = np.zeros(0, dtype=np.bool_)
+_NO_CLASSES = np.zeros(0, dtype=np.uint8)
+_NO_LUT = np.zeros(0, dtype=np.bool_)
+
+
+def kernel_name() -> str:
+    """The kernel family chosen by ``HISTCALC_KERNEL`` (``numba`` unless set)."""
+    name = os.environ.get("HISTCALC_KERNEL", "numba").strip().lower() or "numba"
+    if name not in KERNELS:
+        raise UsageError(f"HISTCALC_KERNEL must be one of {', '.join(KERNELS)}, got {name!r}")
+    return name
+
+
+def ensure_cache_dir() -> str:
+    """Point numba's on-disk cache at a writable folder unless NUMBA_CACHE_DIR is set.
+
+    numba writes its cache next to the module by default, which is read-only in the Docker image
+    (site-packages, non-root user) and on executors; without a cache every process pays the JIT.
+    """
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        candidate = Path(base) / "histcalc" / "numba"
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            if not os.access(candidate, os.W_OK):
+                raise OSError("not writable")
+        except OSError:
+            candidate = Path(tempfile.gettempdir()) / f"histcalc-numba-{os.getuid()}"
+            candidate.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(candidate)
+    return os.environ["NUMBA_CACHE_DIR"]
+
+
+# -- the per-DN count -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quality:
+    """A quality layer on the data's grid: its classes and which of them drop a pixel (``dropped[class]``)."""
+
+    classes: Array
+    dropped: BoolArray
+
+    @classmethod
+    def of(cls, classes: Array, drop: tuple[int, ...]) -> Quality:
+        """``classes`` with the values in ``drop`` dropped; any dtype (non-8/16-bit ones become a 0/1 layer)."""
+        if classes.dtype in (np.uint8, np.uint16):
+            lut = np.zeros(np.iinfo(classes.dtype).max + 1, dtype=np.bool_)
+            lut[[v for v in drop if 0 <= v < lut.size]] = True
+            return cls(classes, lut)
+        flags = np.isin(classes, drop).view(np.uint8)
+        return cls(flags, np.array([False, True]))
+
+    @classmethod
+    def of_clear(cls, clear: BoolArray) -> Quality:
+        """A boolean layer, True where a pixel is clear (kept)."""
+        return cls(clear.view(np.uint8), np.array([True, False]))
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """What one call saw besides its counts: pixels inside the AOI, nodata by mask band, masked."""
+
+    pixels: int = 0
+    nodata: int = 0
+    masked: int = 0
+
+
+def dn_ways(dtype: np.dtype[Any]) -> int:
+    """Sub-histograms to use for ``dtype``: interleaving pays for 256 bins, not for 65536 (cache)."""
+    return DN_WAYS_8BIT if dtype.itemsize == 1 else 1
+
+
+def count_dn(
+    data: Array,
+    counts: Counts,
+    lo: int,
+    nodata_dn: int | None = None,
+    inside: BoolArray | None = None,
+    valid: ValidArray | None = None,
+    quality: Quality | None = None,
+) -> Tallies:
+    """Add the DNs of 2-D integer ``data`` to ``counts[way, dn - lo]`` (any number of ways; sum them).
+
+    Pixels with the nodata DN are counted in its column whatever their quality class (the caller
+    moves that column to nodata), so ``nodata_dn`` only decides that the quality mask spares them.
+    """
+    sentinel = lo - 1 if nodata_dn is None else nodata_dn
+    if kernel_name() == "numpy":
+        return count_dn_numpy(data, counts, lo, sentinel, inside, valid, quality)
+    from histcalc import _jit
+
+    q = quality or Quality(_NO_CLASSES, _NO_LUT)
+    out = np.zeros(3, dtype=np.int64)
+    for d, i, v, c in _flat_parts(data, inside, valid, q.classes):
+        out += _jit.count_dn(d, counts, lo, sentinel, i, v, c, q.dropped, *_used(inside, valid, quality))
+    return Tallies(int(out[0]), int(out[1]), int(out[2]))
+
+
+def _used(*masks: Any) -> tuple[bool, ...]:
+    return tuple(m is not None for m in masks)
+
+
+def _flat_parts(*arrays: Array | None) -> list[tuple[Array, ...]]:
+    """1-D views of same-shaped 2-D arrays for the kernels: whole when all are C-contiguous, else per row.
+
+    None stands for an unused mask (an empty bool placeholder); 1-D arrays are placeholders already.
+    """
+    used = [a for a in arrays if a is not None and a.ndim == 2]
+    if all(a.flags.c_contiguous for a in used):
+        return [tuple(_NONE if a is None else a.reshape(-1) for a in arrays)]
+    rows = used[0].shape[0]
+    return [tuple(_NONE if a is None else a if a.ndim == 1 else a[r] for a in arrays) for r in range(rows)]
+
+
+def count_dn_numpy(
+    data: Array,
+    counts: Counts,
+    lo: int,
+    nodata_dn: int,
+    inside: BoolArray | None,
+    valid: ValidArray | None,
+    quality: Quality | None,
+) -> Tallies:
+    """Reference for :func:`count_dn` (``nodata_dn`` below ``lo``: no nodata DN)."""
+    seen = np.ones(data.shape, dtype=bool) if inside is None else inside
+    good = seen if valid is None else seen & valid.astype(bool)
+    dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
+    masked = good & dropped & (data != nodata_dn)
+    kept = data[good & ~masked].astype(np.int64) - lo
+    counts[0] += np.bincount(kept, minlength=counts.shape[1])
+    return Tallies(int(seen.sum()), int((seen & ~good).sum()), int(masked.sum()))
+
+
+# -- the per-(zone, DN) count -----------------------------------------------------------------------
+
+
+def count_zonal(
+    labels: npt.NDArray[np.int32],
+    data: Array,
+    counts: Counts,
+    lo: int,
+    nodata_dn: int | None = None,
+    valid: ValidArray | None = None,
+    quality: Quality | None = None,
+) -> Counts:
+    """Add (zone label, DN) pairs to ``counts[label, dn - lo]``; label 0 is "no zone".
+
+    Returns this call's per-label tallies ``[label, (nodata by mask band, masked)]``; the nodata
+    DN stays in its column as in :func:`count_dn`, so a label's pixels are its counts plus its
+    tallies. Labels must lie in ``0 .. counts.shape[0] - 1``.
+    """
+    sentinel = lo - 1 if nodata_dn is None else nodata_dn
+    if kernel_name() == "numpy":
+        return count_zonal_numpy(labels, data, counts, lo, sentinel, valid, quality)
+    from histcalc import _jit
+
+    q = quality or Quality(_NO_CLASSES, _NO_LUT)
+    tallies = np.zeros((counts.shape[0], 2), dtype=np.int64)
+    for z, d, v, c in _flat_parts(labels, data, valid, q.classes):
+        if _jit.count_zonal(z, d, counts, tallies, lo, sentinel, v, c, q.dropped, *_used(valid, quality)):
+            raise ValueError(f"zone labels must lie in 0..{counts.shape[0] - 1}")
+    return tallies
+
+
+def count_zonal_numpy(
+    labels: npt.NDArray[np.int32],
+    data: Array,
+    counts: Counts,
+    lo: int,
+    nodata_dn: int,
+    valid: ValidArray | None,
+    quality: Quality | None,
+) -> Counts:
+    """Reference for :func:`count_zonal`."""
+    zones, dns = counts.shape
+    if labels.size and (labels.min() < 0 or labels.max() >= zones):
+        raise ValueError(f"zone labels must lie in 0..{zones - 1}")
+    good = np.ones(data.shape, dtype=bool) if valid is None else valid.astype(bool)
+    dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
+    masked = good & dropped & (data != nodata_dn)
+    kept = good & ~masked
+    pairs = labels[kept].astype(np.int64) * dns + (data[kept].astype(np.int64) - lo)
+    counts += np.bincount(pairs, minlength=zones * dns).reshape(zones, dns)
+    tallies = np.zeros((zones, 2), dtype=np.int64)
+    tallies[:, 0] = np.bincount(labels[~good], minlength=zones)
+    tallies[:, 1] = np.bincount(labels[masked], minlength=zones)
+    return tallies
+
+
+# -- the float count into bins ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FloatTallies:
+    """One float call: tallies, and the count, mean, sum of squared deviations (m2), min and max of the
+    counted (in-range) values."""
+
+    pixels: int = 0
+    nodata: int = 0
+    masked: int = 0
+    below: int = 0
+    above: int = 0
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    vmin: float = math.inf
+    vmax: float = -math.inf
+
+    def __add__(self, other: FloatTallies) -> FloatTallies:
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n if n else 0.0
+        m2 = self.m2 + other.m2 + (delta * delta * self.n * other.n / n if n else 0.0)
+        return FloatTallies(
+            self.pixels + other.pixels,
+            self.nodata + other.nodata,
+            self.masked + other.masked,
+            self.below + other.below,
+            self.above + other.above,
+            n,
+            mean,
+            m2,
+            min(self.vmin, other.vmin),
+            max(self.vmax, other.vmax),
+        )
+
+
+def count_float(
+    data: Array,
+    edges: npt.NDArray[np.float64],
+    counts: Counts,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    nodata: float | None = None,
+    inside: BoolArray | None = None,
+    valid: ValidArray | None = None,
+    quality: Quality | None = None,
+) -> FloatTallies:
+    """Add ``data * scale + offset`` to ``counts`` on ``edges`` (numpy's convention: last bin closed).
+
+    Nodata is NaN or the raw value ``nodata``; NaN ``nodata`` means NaN only.
+    """
+    nd = math.nan if nodata is None else float(nodata)
+    scale, offset = float(scale), float(offset)
+    if kernel_name() == "numpy":
+        return count_float_numpy(data, edges, counts, scale, offset, nd, inside, valid, quality)
+    from histcalc import _jit
+
+    q = quality or Quality(_NO_CLASSES, _NO_LUT)
+    total, uniform, used = FloatTallies(), _uniform(edges), _used(inside, valid, quality)
+    for d, i, v, c in _flat_parts(data, inside, valid, q.classes):
+        ints, floats = _jit.count_float(d, edges, counts, scale, offset, nd, uniform, i, v, c, q.dropped, *used)
+        total += _float_tallies(ints, floats)
+    return total
+
+
+def _float_tallies(ints: Counts, floats: npt.NDArray[np.float64]) -> FloatTallies:
+    """Tallies from the kernel's sums ``s1 = sum(v - shift)``, ``s2 = sum((v - shift)**2)``.
+
+    The kernel shifts by the first counted value, so the variance does not cancel catastrophically
+    when values sit far from zero (and is exactly 0 for constant values).
+    """
+    pixels, nodata, masked, below, above, n = (int(x) for x in ints)
+    shift, s1, s2, vmin, vmax = (float(x) for x in floats)
+    mean, m2 = (shift + s1 / n, max(0.0, s2 - s1 * s1 / n)) if n else (0.0, 0.0)
+    return FloatTallies(pixels, nodata, masked, below, above, n, mean, m2, vmin, vmax)
+
+
+def _uniform(edges: npt.NDArray[np.float64]) -> bool:
+    """Equal-width edges (up to rounding), where a first guess of the bin is at most one off."""
+    widths = np.diff(edges)
+    return bool(np.all(np.abs(widths - widths.mean()) <= 1e-9 * abs(widths.mean())))
+
+
+def count_float_numpy(
+    data: Array,
+    edges: npt.NDArray[np.float64],
+    counts: Counts,
+    scale: float,
+    offset: float,
+    nodata: float,
+    inside: BoolArray | None,
+    valid: ValidArray | None,
+    quality: Quality | None,
+) -> FloatTallies:
+    """Reference for :func:`count_float`."""
+    seen = np.ones(data.shape, dtype=bool) if inside is None else inside
+    good = seen if valid is None else seen & valid.astype(bool)
+    missing = np.isnan(data) if data.dtype.kind == "f" else np.zeros(data.shape, dtype=bool)
+    if not math.isnan(nodata):
+        missing |= data == nodata
+    dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
+    masked = good & ~missing & dropped
+    values = data[good & ~missing & ~dropped].astype(np.float64)
+    if scale != 1.0 or offset != 0.0:
+        values = values * scale + offset
+    hist, _ = np.histogram(values, bins=edges)
+    counts += hist
+    below, above = int((values < edges[0]).sum()), int((values > edges[-1]).sum())
+    kept = values[(values >= edges[0]) & (values <= edges[-1])]
+    mean = float(kept.mean()) if kept.size else 0.0
+    return FloatTallies(
+        pixels=int(seen.sum()),
+        nodata=int((seen & ~good).sum() + (good & missing).sum()),
+        masked=int(masked.sum()),
+        below=below,
+        above=above,
+        n=int(kept.size),
+        mean=mean,
+        m2=float(np.sum((kept - mean) ** 2)),
+        vmin=float(kept.min()) if kept.size else math.inf,
+        vmax=float(kept.max()) if kept.size else -math.inf,
+    )
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the kernels for the common dtypes, e.g. in a pool initializer."""
+    if kernel_name() == "numpy":
+        return
+    block = np.zeros((2, 8), dtype=np.uint8)
+    for dtype, lo in ((np.uint8, 0), (np.uint16, 0), (np.int16, -32768)):
+        counts = np.zeros((1, np.iinfo(dtype).max - lo + 1), dtype=np.int64)
+        count_dn(block.astype(dtype), counts, lo, None, block == 0)

@@ -1,0 +1,344 @@
+"""Zones for zonal histograms: read once on the driver, indexed, and cut per raster into small picklable subsets.
+
+``load_zones`` reads a vector file (GeoJSON, GeoPackage, Shapefile, GeoParquet: anything GDAL/OGR reads) with
+pyogrio, repairs what it can and reports the rest per zone by id: every zone of the input is kept, an empty
+or unusable geometry simply counts no pixel. ``Zones.for_raster`` picks the zones that intersect a raster's
+footprint with an STRtree built once, moves them into the raster's CRS (densified first, so straight edges
+stay faithful across projections) and packs them as flat coordinate arrays: a ``ZoneSubset`` that ships to a
+Spark task in one pickle and that ``histcalc.labels`` turns into label layers without touching shapely.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from histcalc.errors import InvalidZones
+
+log = logging.getLogger(__name__)
+
+# Longest edge kept before reprojecting, in the zone CRS's units: parcel edges hardly change, and a 1 km
+# segment (or 0.01 degree) sags by about 2 cm between neighbouring UTM zones (curvature ~ tan(lat) / R).
+_DENSIFY_METRES = 1000.0
+_DENSIFY_DEGREES = 0.01
+_FOOTPRINT_POINTS_PER_EDGE = 64
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+@dataclass(frozen=True)
+class ZoneProblem:
+    """Something wrong with one input zone; the zone is kept (repaired, or empty and counting nothing)."""
+
+    zone_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"zone {self.zone_id!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ZoneSubset:
+    """The zones that intersect one raster, in the raster's CRS, as flat arrays (cheap to pickle and to scan).
+
+    Zone ``k`` of the subset (label value ``k + 1``) is zone ``indices[k]`` of the ``Zones`` it came from. Its
+    polygons are ``part_offsets[k]:part_offsets[k+1]`` (indices into ``ring_offsets``), each polygon's rings
+    are ``ring_offsets[p]:ring_offsets[p+1]`` (indices into the closed rings' ``coords``), exterior first.
+    """
+
+    crs: str
+    indices: npt.NDArray[np.int64]
+    coords: npt.NDArray[np.float64]
+    ring_offsets: npt.NDArray[np.int64]
+    polygon_offsets: npt.NDArray[np.int64]
+    part_offsets: npt.NDArray[np.int64]
+    bounds: npt.NDArray[np.float64]
+    key: str = field(default="")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def geometries(self) -> npt.NDArray[np.object_]:
+        """The subset's zones as shapely (multi)polygons in the raster CRS (for all_touched, tests, debugging)."""
+        import shapely
+
+        if len(self) == 0:
+            return np.empty(0, dtype=object)
+        offsets = (self.ring_offsets, self.polygon_offsets, self.part_offsets)
+        geoms: npt.NDArray[np.object_] = shapely.from_ragged_array(
+            shapely.GeometryType.MULTIPOLYGON, self.coords, offsets
+        )
+        return geoms
+
+
+class Zones:
+    """All input zones: ids (strings, unique), polygonal geometries (shapely array), CRS, problems found."""
+
+    def __init__(self, ids: list[str], geometries: npt.NDArray[np.object_], crs: str, problems: list[ZoneProblem]):
+        import shapely
+
+        self.ids = ids
+        self.geometries = geometries
+        self.crs = crs
+        self.problems = problems
+        self._tree: shapely.STRtree | None = None
+        self._subsets: dict[tuple[str, tuple[float, ...]], ZoneSubset] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def tree(self) -> Any:
+        """An STRtree over every zone, built on first use."""
+        import shapely
+
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geometries)
+        return self._tree
+
+    def for_raster(self, crs: Any, bounds: tuple[float, float, float, float]) -> ZoneSubset:
+        """The zones intersecting a raster footprint ``bounds`` (left, bottom, right, top in ``crs``), in ``crs``.
+
+        Memoised by (crs, bounds): every date of a tile grid gets the same subset object (and the same ``key``,
+        so label caches keyed by it hit across files).
+        """
+        from pyproj import CRS
+
+        target = CRS.from_user_input(crs)
+        memo_key = (target.to_wkt(), tuple(float(b) for b in bounds))
+        if memo_key not in self._subsets:
+            self._subsets[memo_key] = self._subset(target, memo_key[1])
+        return self._subsets[memo_key]
+
+    def _subset(self, target: Any, bounds: tuple[float, ...]) -> ZoneSubset:
+        import shapely
+        from pyproj import CRS
+
+        source = CRS.from_user_input(self.crs)
+        longest = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+        footprint = shapely.segmentize(shapely.box(*bounds), longest / _FOOTPRINT_POINTS_PER_EDGE)
+        same = source == target
+        if not same:
+            footprint = _reproject(footprint, target, source)
+        hits = np.sort(self.tree.query(footprint, predicate="intersects")).astype(np.int64)
+        geoms = self.geometries[hits]
+        if not same:
+            geoms = self._project(geoms, hits, footprint, source, target)
+        subset = pack(geoms, hits, target.to_string())
+        log.debug("zones: %d of %d intersect the raster footprint %s", len(hits), len(self), bounds)
+        return subset
+
+    def _project(self, geoms: Any, hits: Any, footprint: Any, source: Any, target: Any) -> Any:
+        """Densify and reproject; zones reaching far beyond the raster are clipped to its surroundings first.
+
+        Far from its central meridian a projection folds (UTM maps longitude 170 to finite nonsense), so the
+        parts of a zone more than half a raster away are cut off before projecting: they hold no pixel of it.
+        """
+        import shapely
+
+        x0, y0, x1, y1 = shapely.bounds(footprint)
+        margin = 0.5 * max(x1 - x0, y1 - y0)
+        near = shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+        b = shapely.bounds(geoms)
+        far = (b[:, 0] < x0 - margin) | (b[:, 1] < y0 - margin) | (b[:, 2] > x1 + margin) | (b[:, 3] > y1 + margin)
+        geoms = geoms.copy()
+        geoms[far] = [_polygonal_parts(g) for g in shapely.intersection(geoms[far], near)]
+        step = _DENSIFY_DEGREES if source.is_geographic else _DENSIFY_METRES
+        moved = _reproject(shapely.segmentize(geoms, step), source, target)
+        for k in np.flatnonzero(~np.isfinite(shapely.bounds(moved)).all(axis=1) & ~shapely.is_empty(moved)):
+            self.problems.append(ZoneProblem(self.ids[hits[k]], f"cannot be projected to {target.name}: no pixels"))
+            log.warning("%s", self.problems[-1])
+            moved[k] = shapely.from_wkt("POLYGON EMPTY")
+        return moved
+
+
+def pack(geoms: npt.NDArray[np.object_], indices: npt.NDArray[np.int64], crs: str) -> ZoneSubset:
+    """Flatten polygonal geometries into a ``ZoneSubset`` (empty ones keep their place with no rings)."""
+    import hashlib
+
+    import shapely
+
+    if len(geoms):
+        kind, coords, offsets = shapely.to_ragged_array(geoms)
+        # Polygons only come back with two offset arrays; mixed with MultiPolygons, with three.
+        rings, polygons, parts = offsets if kind == shapely.GeometryType.MULTIPOLYGON else (*offsets, None)
+        parts = np.arange(len(geoms) + 1) if parts is None else parts
+    else:
+        coords = np.empty((0, 2))
+        rings = polygons = parts = np.zeros(1, dtype=np.int64)
+    bounds = shapely.bounds(geoms).reshape(-1, 4) if len(geoms) else np.empty((0, 4))
+    digest = hashlib.sha1(crs.encode())
+    for array in (indices, coords):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return ZoneSubset(
+        crs=crs,
+        indices=np.asarray(indices, dtype=np.int64),
+        coords=np.ascontiguousarray(coords, dtype=np.float64),
+        ring_offsets=np.asarray(rings, dtype=np.int64),
+        polygon_offsets=np.asarray(polygons, dtype=np.int64),
+        part_offsets=np.asarray(parts, dtype=np.int64),
+        bounds=np.asarray(bounds, dtype=np.float64),
+        key=digest.hexdigest(),
+    )
+
+
+def load_zones(path: str | Path, id_field: str | None = None, layer: str | int | None = None) -> Zones:
+    """Read zones from a vector file; ids from ``id_field``, else the feature id (FID), else the index.
+
+    OGR formats (GeoJSON, GeoPackage, Shapefile, FlatGeobuf ...) are read with pyogrio; GeoParquet with
+    geopandas (pyogrio's wheels carry no Parquet driver), the ``parquet`` extra.
+    """
+    reader = _read_geoparquet if str(path).lower().endswith((".parquet", ".geoparquet")) else _read_ogr
+    crs, id_values, column, geoms = reader(path, id_field, layer)
+    if crs is None:
+        raise InvalidZones(f"zones file {path} declares no CRS (add one, e.g. with ogr2ogr -a_srs EPSG:4326)")
+    ids = _ids(id_values, column, path)
+    geoms, problems = _polygonal(geoms, ids)
+    for problem in problems:
+        log.warning("%s", problem)
+    log.info("zones: %d read from %s (%s), %d with problems", len(ids), path, crs, len(problems))
+    return Zones(ids, geoms, crs, problems)
+
+
+_Read = tuple[str | None, Any, str | None, npt.NDArray[np.object_]]
+
+
+def _read_ogr(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:
+    import pyogrio
+    import shapely
+    from pyogrio import raw
+
+    try:
+        info = pyogrio.read_info(str(path), layer=layer)
+        column = _id_column(id_field, [str(f) for f in info["fields"]], str(info.get("driver", "")), path)
+        _, fids, wkb, values = raw.read(
+            str(path), layer=layer, columns=[column] if column else [], return_fids=True, force_2d=True
+        )
+    except InvalidZones:
+        raise
+    except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError, with GDAL's message
+        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
+    crs = None if info["crs"] is None else str(info["crs"])
+    return crs, values[0] if column else fids, column, shapely.from_wkb(wkb, on_invalid="ignore")
+
+
+def _read_geoparquet(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:
+    import shapely
+
+    try:
+        import geopandas
+    except ImportError:
+        raise InvalidZones("reading GeoParquet zones needs geopandas: pip install 'histcalc[parquet]'") from None
+    if layer is not None:
+        raise InvalidZones(f"--zones-layer: a GeoParquet file has one layer ({path})")
+    try:
+        frame = geopandas.read_parquet(str(path))
+    except Exception as exc:  # file missing, not Parquet, or no GeoParquet metadata
+        raise InvalidZones(f"cannot read zones from {path}: {_first_line(exc)}") from None
+    column = _id_column(id_field, [str(c) for c in frame.columns], "Parquet", path)
+    values = frame[column].to_numpy(dtype=object) if column else frame.index.to_numpy(dtype=object)
+    crs = None if frame.crs is None else str(frame.crs.to_string())
+    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
+    return crs, values, column, geoms
+
+
+def _id_column(id_field: str | None, fields: list[str], driver: str, path: str | Path) -> str | None:
+    if id_field is not None:
+        if id_field not in fields:
+            raise InvalidZones(f"--zone-id {id_field!r} is not a field of {path} (fields: {', '.join(fields)})")
+        return id_field
+    # GDAL's GeoJSON driver turns string feature ids into an "id" field (integer ids become the FID).
+    if driver.startswith("GeoJSON") and "id" in fields:
+        return "id"
+    return None
+
+
+def _ids(values: Any, column: str | None, path: str | Path) -> list[str]:
+    if values is None:
+        raise InvalidZones(f"{path} has no feature ids: name an id field with --zone-id")
+    ids = [_id_text(v) for v in np.asarray(values, dtype=object)]
+    missing = [i for i, v in enumerate(ids) if v is None]
+    if missing:
+        where = ", ".join(str(i) for i in missing[:5])
+        raise InvalidZones(f"zone id field {column!r} is empty for {len(missing)} feature(s) of {path} (at {where})")
+    duplicates = [k for k, n in Counter(ids).items() if n > 1]
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:10]) + (" ..." if len(duplicates) > 10 else "")
+        raise InvalidZones(f"{len(duplicates)} duplicate zone id(s) in {path}: {shown}")
+    return [str(i) for i in ids]
+
+
+def _id_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # an integer field read with nulls comes back as float
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _polygonal(geoms: npt.NDArray[np.object_], ids: list[str]) -> tuple[npt.NDArray[np.object_], list[ZoneProblem]]:
+    """Every geometry as a valid (multi)polygon, possibly empty; what had to change is reported per zone."""
+    import shapely
+
+    kind = shapely.get_type_id(geoms)  # -1 for a missing geometry
+    fine = shapely.is_valid(geoms) & np.isin(kind, (3, 6)) & ~shapely.is_empty(geoms)
+    out = geoms.copy()
+    problems: list[ZoneProblem] = []
+    for i in np.flatnonzero(~fine):  # the few that need looking at, one by one
+        geom = geoms[i]
+        if geom is None or geom.is_empty:
+            out[i], message = shapely.from_wkt("POLYGON EMPTY"), "no geometry: the zone counts no pixel"
+        else:
+            out[i], message = _repair(geom)
+        problems.append(ZoneProblem(ids[i], message))
+    return out, problems
+
+
+def _repair(geom: Any) -> tuple[Any, str]:
+    import shapely
+
+    reason = "" if geom.is_valid else shapely.is_valid_reason(geom)
+    repaired = _polygonal_parts(shapely.make_valid(geom) if reason else geom)
+    if repaired.is_empty:
+        what = f"invalid geometry ({reason})" if reason else f"{geom.geom_type} is not polygonal"
+        return repaired, f"{what}: the zone counts no pixel"
+    if reason:
+        return repaired, f"invalid geometry ({reason}) repaired with make_valid, polygonal parts kept"
+    return repaired, f"{geom.geom_type}: only its polygonal parts are kept"
+
+
+def _polygonal_parts(geom: Any) -> Any:
+    """The polygons of a valid geometry (of a collection's members too), as one (multi)polygon, maybe empty."""
+    import shapely
+
+    if geom.geom_type in _POLYGONAL:
+        return geom
+    parts = shapely.get_parts(shapely.get_parts(geom))
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    if not polygons:
+        return shapely.from_wkt("POLYGON EMPTY")
+    return shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
+
+
+def _reproject(geoms: Any, source: Any, target: Any) -> Any:
+    import shapely
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+
+    def move(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, move)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

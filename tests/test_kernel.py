@@ -1,0 +1,232 @@
+"""The compiled counting kernels equal their numpy references on random blocks, masks, dtypes and shapes."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from histcalc import kernel
+from histcalc.errors import UsageError
+
+DN_DTYPES = [np.uint8, np.uint16, np.int16]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@contextmanager
+def kernel_env(name: str) -> Iterator[None]:
+    before = os.environ.get("HISTCALC_KERNEL")
+    os.environ["HISTCALC_KERNEL"] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["HISTCALC_KERNEL"]
+        else:
+            os.environ["HISTCALC_KERNEL"] = before
+
+
+def both(fn: Callable[[], Any]) -> tuple[Any, Any]:
+    """``fn()`` with the numba kernels, then with the numpy references."""
+    with kernel_env("numba"):
+        compiled = fn()
+    with kernel_env("numpy"):
+        reference = fn()
+    return compiled, reference
+
+
+@st.composite
+def blocks(draw: st.DrawFn, dtypes: list[Any]) -> dict[str, Any]:
+    """A 2-D block (sometimes a non-contiguous window of a bigger one) with optional masks of its shape."""
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    shape = (draw(st.integers(0, 12)), draw(st.integers(0, 40)))
+    if dtype.kind == "f":
+        pool = st.sampled_from([0.0, 0.5, 1.0, -1.0, 2.5, 99.75, 100.0, 1e9, -math.inf, math.inf, math.nan])
+        elements = st.one_of(pool, st.floats(-200, 200, width=dtype.itemsize * 8))
+    else:
+        info = np.iinfo(dtype)
+        edges = [info.min, info.min + 1, 0, 1, 255, info.max - 1, info.max]
+        pool = st.sampled_from([v for v in edges if info.min <= v <= info.max])
+        elements = st.one_of(pool, st.integers(int(info.min), int(info.max)))
+    strided = draw(st.booleans())
+    big = (shape[0] * (2 if strided else 1) + 1, shape[1] + 3)
+    full = draw(hnp.arrays(dtype, big, elements=elements))
+    data = full[1::2, 2 : 2 + shape[1]] if strided else full[1:, : shape[1]]
+    data = data[: shape[0]]
+
+    def mask() -> Any:
+        return draw(st.none() | hnp.arrays(np.bool_, data.shape))
+
+    quality = draw(st.sampled_from(["none", "clear", "classes8", "classes16", "classes_int"]))
+    q: kernel.Quality | None = None
+    if quality == "clear":
+        q = kernel.Quality.of_clear(draw(hnp.arrays(np.bool_, data.shape)))
+    elif quality != "none":
+        qdtype = {"classes8": np.uint8, "classes16": np.uint16, "classes_int": np.int32}[quality]
+        classes = draw(hnp.arrays(qdtype, data.shape, elements=st.integers(0, 12)))
+        q = kernel.Quality.of(classes, tuple(draw(st.sets(st.integers(-1, 12), max_size=5))))
+    present = [v for v in data.ravel().tolist() if not (isinstance(v, float) and math.isnan(v))]
+    nodata = draw(st.none() | st.sampled_from(present or [0]) | st.just(math.nan))
+    if dtype.kind != "f" and nodata is not None and math.isnan(nodata):
+        nodata = None
+    valid = mask()
+    if valid is not None and draw(st.booleans()):  # a GDAL mask band as read: 0 or 255
+        valid = valid.astype(np.uint8) * 255
+    return {"data": data, "inside": mask(), "valid": valid, "quality": q, "nodata": nodata}
+
+
+def dn_counts(block: dict[str, Any]) -> tuple[Any, ...]:
+    data = block["data"]
+    lo = int(np.iinfo(data.dtype).min)
+    counts = np.zeros((kernel.dn_ways(data.dtype), int(np.iinfo(data.dtype).max) - lo + 1), dtype=np.int64)
+    nodata = None if block["nodata"] is None else int(block["nodata"])
+    tallies = kernel.count_dn(data, counts, lo, nodata, block["inside"], block["valid"], block["quality"])
+    return counts.sum(axis=0).tolist(), tallies
+
+
+@SETTINGS
+@given(blocks(DN_DTYPES))
+def test_dn_kernel_equals_reference(block: dict[str, Any]) -> None:
+    compiled, reference = both(lambda: dn_counts(block))
+    assert compiled == reference
+
+
+@SETTINGS
+@given(blocks(DN_DTYPES))
+def test_dn_reference_accounts_for_every_pixel(block: dict[str, Any]) -> None:
+    """Brute force by hand: every pixel inside is counted, nodata by mask band, or masked."""
+    with kernel_env("numpy"):
+        counts, tallies = dn_counts(block)
+    data, inside = block["data"], block["inside"]
+    seen = data.size if inside is None else int(inside.sum())
+    assert tallies.pixels == seen == sum(counts) + tallies.nodata + tallies.masked
+    if block["quality"] is None:
+        assert tallies.masked == 0
+    if block["valid"] is None:
+        assert tallies.nodata == 0
+    expected = np.zeros(len(counts), dtype=np.int64)
+    for value, keep in zip(data.ravel().tolist(), _kept_by_hand(block), strict=True):
+        expected[value - int(np.iinfo(data.dtype).min)] += keep
+    assert counts == expected.tolist()
+
+
+def _kept_by_hand(block: dict[str, Any]) -> list[bool]:
+    data, q = block["data"], block["quality"]
+    inside = np.ones(data.shape, bool) if block["inside"] is None else block["inside"]
+    valid = np.ones(data.shape, bool) if block["valid"] is None else block["valid"] != 0
+    kept = []
+    for idx in np.ndindex(data.shape):
+        dropped = q is not None and bool(q.dropped[q.classes[idx]]) and data[idx] != block["nodata"]
+        kept.append(bool(inside[idx] and valid[idx] and not dropped))
+    return kept
+
+
+@st.composite
+def zonal_blocks(draw: st.DrawFn) -> dict[str, Any]:
+    block = draw(blocks(DN_DTYPES))
+    zones = draw(st.integers(1, 6))
+    shape = block["data"].shape
+    labels = draw(hnp.arrays(np.int32, (shape[0], shape[1] + 1), elements=st.integers(0, zones)))
+    return {**block, "labels": labels[:, 1:], "zones": zones}
+
+
+@SETTINGS
+@given(zonal_blocks())
+def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
+    data, labels = block["data"], block["labels"]
+    lo = int(np.iinfo(data.dtype).min)
+    nodata = None if block["nodata"] is None else int(block["nodata"])
+
+    def run() -> tuple[Any, Any]:
+        counts = np.zeros((block["zones"] + 1, int(np.iinfo(data.dtype).max) - lo + 1), dtype=np.int64)
+        tallies = kernel.count_zonal(labels, data, counts, lo, nodata, block["valid"], block["quality"])
+        return counts.tolist(), tallies.tolist()
+
+    compiled, reference = both(run)
+    assert compiled == reference
+    counts, tallies = np.array(reference[0]), np.array(reference[1])
+    per_label = np.bincount(labels.ravel(), minlength=block["zones"] + 1)
+    assert (counts.sum(axis=1) + tallies.sum(axis=1)).tolist() == per_label.tolist()
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+def test_zonal_label_out_of_range_is_an_error(name: str) -> None:
+    labels = np.array([[0, 3]], dtype=np.int32)
+    with kernel_env(name), pytest.raises(ValueError, match="zone labels"):
+        kernel.count_zonal(labels, np.zeros((1, 2), np.uint8), np.zeros((3, 256), np.int64), 0)
+
+
+EDGE_SETS = [
+    np.linspace(-1.0, 1.0, 11),
+    np.linspace(0.0, 100.0, 7),
+    np.linspace(-0.08, 0.94, 256),
+    np.array([-5.0, -1.0, 0.0, 0.1, 7.0, 100.0]),
+]
+
+
+def float_run(block: dict[str, Any], edges: np.ndarray, scale: float, offset: float) -> tuple[Any, Any]:
+    counts = np.zeros(edges.size - 1, dtype=np.int64)
+    t = kernel.count_float(
+        block["data"], edges, counts, scale, offset, block["nodata"], block["inside"], block["valid"], block["quality"]
+    )
+    return counts.tolist(), t
+
+
+@SETTINGS
+@given(
+    blocks([np.float32, np.float64, np.int32, np.uint16]),
+    st.sampled_from(range(len(EDGE_SETS))),
+    st.sampled_from([(1.0, 0.0), (0.004, -0.08), (2.0, 1.0)]),
+)
+def test_float_kernel_equals_reference(block: dict[str, Any], which: int, transform: tuple[float, float]) -> None:
+    edges = EDGE_SETS[which]
+    (c1, t1), (c2, t2) = both(lambda: float_run(block, edges, *transform))
+    assert c1 == c2
+    exact = ("pixels", "nodata", "masked", "below", "above", "n", "vmin", "vmax")
+    assert [getattr(t1, f) for f in exact] == [getattr(t2, f) for f in exact]
+    assert t1.mean == pytest.approx(t2.mean, rel=1e-9, abs=1e-9)
+    assert t1.m2 == pytest.approx(t2.m2, rel=1e-7, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("edges", EDGE_SETS, ids=range(len(EDGE_SETS)))
+def test_float_counts_equal_np_histogram_at_edge_values(name: str, edges: np.ndarray) -> None:
+    """Values on every edge and one ulp either side land where np.histogram puts them."""
+    values = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    values = np.concatenate([values, values.astype(np.float32).astype(np.float64)])
+    expected, _ = np.histogram(values, bins=edges)
+    counts = np.zeros(edges.size - 1, dtype=np.int64)
+    with kernel_env(name):
+        t = kernel.count_float(values.reshape(2, -1), edges, counts)
+    assert counts.tolist() == expected.tolist()
+    assert (t.below, t.above) == (int((values < edges[0]).sum()), int((values > edges[-1]).sum()))
+    assert t.n == expected.sum() and t.vmin == edges[0] and t.vmax == edges[-1]
+
+
+def test_float_kernel_moments_of_constant_values_are_exact() -> None:
+    """Sums shifted by the first value: no cancellation far from zero (numpy's mean is off by an ulp here)."""
+    values = np.full((3, 50), 0.1 + 1e6)
+    with kernel_env("numba"):
+        t = kernel.count_float(values, np.array([0.0, 2e6]), np.zeros(1, np.int64))
+    assert (t.n, t.mean, t.m2) == (150, 0.1 + 1e6, 0.0)
+
+
+def test_unknown_kernel_is_a_usage_error() -> None:
+    with kernel_env("fortran"), pytest.raises(UsageError, match="HISTCALC_KERNEL"):
+        kernel.kernel_name()
+
+
+def test_cache_dir_defaults_to_a_writable_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert kernel.ensure_cache_dir() == str(tmp_path / "histcalc" / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
+    assert kernel.ensure_cache_dir() == "/somewhere/else"

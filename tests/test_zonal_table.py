@@ -1,0 +1,79 @@
+"""Sparse per-zone tables against dense per-zone Histograms built independently, over random tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from histcalc.bins import BinSpec
+from histcalc.histogram import Histogram
+from histcalc.zonal import ZoneSum, ZoneTable, dn_slots_and_values, zone_stats
+
+SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
+PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
+
+
+def task_table(rng: np.random.Generator, zones: int, subset: np.ndarray, bins: BinSpec) -> tuple[ZoneTable, dict]:
+    """A random task: dense (label, DN) counts and tallies, and the same as plain per-zone Histograms."""
+    counts = np.zeros((len(subset) + 1, 256), np.int64)
+    hot = rng.integers(0, 256, size=(len(subset) + 1, 6))
+    for row, dns in enumerate(hot):
+        counts[row, dns] += rng.integers(0, 50, size=6)
+    tallies = rng.integers(0, 3, size=(len(subset) + 1, 2)).astype(np.int64)
+    slots, values = dn_slots_and_values(0, 256, NODATA_DN, SCALE, OFFSET, bins)
+    table = ZoneTable.from_dn_counts(subset, counts, tallies, slots, values, bins.count)
+    dense = {}
+    for k, zone in enumerate(subset):
+        row = counts[k + 1].copy()
+        nodata = int(row[NODATA_DN]) + int(tallies[k + 1, 0])
+        row[NODATA_DN] = 0
+        seen = np.flatnonzero(row)
+        h = Histogram.of_weighted(values[seen], row[seen], bins, nodata=nodata, masked=int(tallies[k + 1, 1]))
+        if h.pixels:
+            dense[int(zone)] = h
+    return table, dense
+
+
+@pytest.mark.parametrize("bins", [BinSpec.per_digital_number("uint8", SCALE, OFFSET), BinSpec.uniform(7, 0.1, 0.8)])
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), tasks=st.integers(1, 6))
+def test_summed_tables_equal_dense_histograms_zone_by_zone(bins: BinSpec, seed: int, tasks: int) -> None:
+    rng = np.random.default_rng(seed)
+    zones = 30
+    total, expected = ZoneSum(), {}
+    for _ in range(tasks):
+        subset = np.sort(rng.choice(zones, size=rng.integers(1, zones), replace=False)).astype(np.int64)
+        table, dense = task_table(rng, zones, subset, bins)
+        total.add(table)
+        for zone, h in dense.items():
+            expected[zone] = expected[zone] + h if zone in expected else h
+    result = total.table()
+    assert result.zone.tolist() == sorted(expected)
+    columns = zone_stats(result, bins, PERCENTILES)
+    for i, zone in enumerate(result.zone):
+        h = expected[int(zone)]
+        stats = h.stats(PERCENTILES)
+        assert (columns["pixels"][i], columns["count"][i]) == (h.pixels, h.count)
+        assert (columns["below"][i], columns["above"][i]) == (h.below, h.above)
+        assert (columns["nodata"][i], columns["masked"][i]) == (h.nodata, h.masked)
+        for name in ("mean", "std", "min", "max"):
+            np.testing.assert_allclose(columns[name][i], stats[name], rtol=1e-9, atol=1e-12, equal_nan=True)
+        for q in PERCENTILES:
+            want = stats["percentiles"][f"p{q:g}"]
+            np.testing.assert_allclose(columns[f"p{q:g}"][i], want, rtol=1e-9, equal_nan=True)
+
+
+def test_merging_many_tables_compacts_and_stays_exact() -> None:
+    bins = BinSpec.per_digital_number("uint8", SCALE, OFFSET)
+    rng = np.random.default_rng(1)
+    total, count = ZoneSum(), 0
+    for _ in range(400):
+        subset = np.sort(rng.choice(5000, size=300, replace=False)).astype(np.int64)
+        table, dense = task_table(rng, 5000, subset, bins)
+        count += sum(h.count for h in dense.values())
+        total.add(table)
+    merged = total.table()
+    assert len(np.unique(merged.zone)) == len(merged.zone)
+    assert int(zone_stats(merged, bins, ())["count"].sum()) == count
