@@ -37,8 +37,9 @@ class _Lines:
 
 def test_log_lines_come_every_interval_and_once_at_the_end() -> None:
     lines = _Lines()
-    # start at t=0; reports at t = 1, 5, 11, 12, 25, 30 (the last one: all done)
+    # the first report (t=0) starts the clock; then reports at t = 1, 5, 11, 12, 25, 30 (all done), 31
     progress = LogProgress(interval_s=10, clock=_Clock(0, 1, 5, 11, 12, 25, 30, 31), logger=lines)
+    progress(0, 10)
     for done, failed in [(1, 0), (2, 0), (3, 1), (4, 1), (8, 1), (10, 2), (10, 2)]:
         progress(done, 10, failed)
     assert lines.lines == [
@@ -50,8 +51,10 @@ def test_log_lines_come_every_interval_and_once_at_the_end() -> None:
 
 def test_two_argument_calls_still_work_and_long_etas_read_well() -> None:
     lines = _Lines()
-    LogProgress(interval_s=0, clock=_Clock(0, 100), logger=lines)(1, 100)  # today's engines: (done, total)
-    assert lines.lines == ["1/100 tasks (1%), 0 file(s) failed, 0.01 tasks/s, ETA 2 h 45 min"]
+    progress = LogProgress(interval_s=0, clock=_Clock(0, 100), logger=lines)
+    progress(0, 100)
+    progress(1, 100)  # two arguments, as the engines called it before
+    assert lines.lines[1:] == ["1/100 tasks (1%), 0 file(s) failed, 0.01 tasks/s, ETA 2 h 45 min"]
     assert describe(30, 40, 0, 60).endswith("ETA 20 s") and describe(1, 40, 0, 60).endswith("ETA 39 min 00 s")
 
 

@@ -50,6 +50,8 @@ def _duration(seconds: float) -> str:
 class LogProgress:
     """Logs :func:`describe` at most every ``interval_s`` seconds, and once when all tasks are done.
 
+    Time counts from the first report, when tasks run (not from a Spark session's start).
+
     For batch jobs and YARN driver logs, where a redrawn bar would be one line per update.
     """
 
@@ -59,12 +61,14 @@ class LogProgress:
         self._interval = interval_s
         self._clock = clock
         self._log = logger
-        self._start = clock()
-        self._last = self._start
+        self._start: float | None = None  # the first report: rates exclude the time before (Spark's start)
+        self._last = 0.0
         self._finished = False
 
     def __call__(self, done: int, total: int, failed: int = 0) -> None:
         now = self._clock()
+        if self._start is None:
+            self._start = self._last = now
         finished = total > 0 and done >= total
         if self._finished or (not finished and now - self._last < self._interval):
             return
