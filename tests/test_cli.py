@@ -73,11 +73,11 @@ def test_local_catalog_job_writes_json_and_csv(demo: Path, tmp_path: Path, capsy
     ref = brute_force(may, uint8_bins().array, bbox=SEED_BBOX)
     assert doc["counts"] == ref["counts"].tolist()
     assert (doc["below"], doc["above"], doc["nodata"]) == (ref["below"], ref["above"], ref["nodata"])
-    assert doc["files"] == {"total": len(may), "ok": len(may), "failed": []}
+    assert doc["files"] == {"total": len(may), "ok": len(may), "failed": [], "used": [str(f) for f in may]}
     assert len(doc["edges"]) == 257 and doc["stats"]["count"] == int(ref["counts"].sum())
     assert doc["stats"]["percentiles"]["p50"] == pytest.approx(np.percentile(ref["values"], 50, method="inverted_cdf"))
     assert doc["query"]["start_date"] == "2024-05-01" and doc["query"]["bbox"] == list(SEED_BBOX)
-    rows = [r for r in csv.DictReader(out_csv.open()) if r["group"] == "all"]
+    rows = [r for r in csv.DictReader(out_csv.open()) if r["group"] == "all" and r["kind"] == "bin"]
     assert [int(r["count"]) for r in rows] == doc["counts"]
     assert f"{len(may)} file(s): {len(may)} ok" in out and "pixels:" in out
 

@@ -11,9 +11,10 @@ __version__ = "0.1.0"
 from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.bins import BinSpec
 from histcalc.compute import compute_histogram
-from histcalc.errors import HistcalcError
+from histcalc.errors import HistcalcError, MissingDependency
 from histcalc.histogram import Histogram, Moments
 from histcalc.plan import Overrides
+from histcalc.progress import Progress, watch_spark
 from histcalc.result import JobResult
 from histcalc.scenes import Query, Scene, find_scenes
 
@@ -23,8 +24,10 @@ __all__ = [
     "HistcalcError",
     "Histogram",
     "JobResult",
+    "MissingDependency",
     "Moments",
     "Overrides",
+    "Progress",
     "Query",
     "Scene",
     "__version__",
@@ -32,4 +35,5 @@ __all__ = [
     "find_scenes",
     "load_geojson",
     "parse_bbox",
+    "watch_spark",
 ]

@@ -38,9 +38,9 @@ class BinSpec:
     def uniform(cls, bins: int, lo: float, hi: float) -> BinSpec:
         """``bins`` equal bins from ``lo`` to ``hi`` (numpy's ``linspace`` edges)."""
         if bins <= 0:
-            raise InvalidBins(f"--bins must be a positive integer, got {bins}")
+            raise InvalidBins(f"the number of bins must be a positive integer, got {bins}")
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise InvalidBins(f"--range needs LO < HI (finite numbers), got {lo},{hi}")
+            raise InvalidBins(f"the bin range needs LO < HI (finite numbers), got {lo:g},{hi:g}")
         return cls(tuple(np.linspace(lo, hi, bins + 1).tolist()))
 
     @classmethod

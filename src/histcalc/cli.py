@@ -16,7 +16,6 @@ from histcalc import __version__
 from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
-from histcalc.engines import Progress
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import DEFAULT_PERCENTILES
 from histcalc.options import (
@@ -40,6 +39,11 @@ SEED_BBOX = "4.91,51.16,5.24,51.27"
 MAX_BINS = 10_000_000  # 80 MB of counts per group; more is a typo, not a histogram
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe
+
+
+_OUTPUT_FLAGS = (("--output", "output"), ("--csv", "csv"), ("--parquet", "parquet"), ("--plot", "plot"))
+_NOT_QUERY_OPTIONS = {"output", "csv", "parquet", "plot", "verbose", "quiet", "catalog", "generate_only"}
 
 EPILOG = """\
 subcommands:
@@ -177,9 +181,9 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
-    out.add_argument("--csv", metavar="CSV", help="write the bins and counts as CSV (group, bin_low, bin_high, count)")
-    out.add_argument("--parquet", metavar="FILE", help="the same table as Parquet (needs pyarrow)")
-    out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups over time) to a PNG")
+    out.add_argument("--csv", metavar="CSV", help="tidy CSV: group, kind, bin_low, bin_high, bin_centre, count")
+    out.add_argument("--parquet", metavar="FILE", help="the CSV's table as Parquet, with the query (needs pyarrow)")
+    out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups) to .png, .pdf, .svg, ...")
     out.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     out.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     out.add_argument("--version", action="version", version=f"histcalc {__version__}")
@@ -189,13 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``histcalc`` console script; returns the exit code."""
     args = join_number_args(sys.argv[1:] if argv is None else argv)
     try:
-        if args and args[0] == "demo":
-            return run_demo(args[1:])
-        if args and args[0] == "plot":
-            return run_plot(args[1:])
-        ns = job_parser().parse_args(args)
-        configure_logging(ns.verbose - ns.quiet)
-        return run_job(ns)
+        code = _dispatch(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then ours to handle
+        return code
+    except BrokenPipeError:  # `histcalc ... | head -1`: the reader left, as for any Unix tool
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except HistcalcError as exc:
         print(f"histcalc: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -206,6 +209,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("internal error", exc_info=True)
         print(f"histcalc: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _dispatch(args: list[str]) -> int:
+    if args and args[0] == "demo":
+        return run_demo(args[1:])
+    if args and args[0] == "plot":
+        return run_plot(args[1:])
+    ns = job_parser().parse_args(args)
+    configure_logging(ns.verbose - ns.quiet)
+    return run_job(ns)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to flush
+        pass
 
 
 def run_demo(args: Sequence[str]) -> int:
@@ -244,13 +268,15 @@ def run_demo(args: Sequence[str]) -> int:
 
 def run_plot(args: Sequence[str]) -> int:
     """``histcalc plot RESULT.json -o PLOT.png``: redraw the plot of a saved result."""
-    from histcalc.plot import plot_file
+    from histcalc.plot import check_plot_path, plot_file
 
-    p = _Parser(prog="histcalc plot", description="Plot a saved histcalc result (JSON) to a PNG.")
+    p = _Parser(prog="histcalc plot", description="Plot a saved histcalc result (JSON) to an image.")
     p.add_argument("result", help="result JSON written by --output")
-    p.add_argument("--output", "-o", required=True, metavar="PNG", help="the PNG to write")
+    p.add_argument("--output", "-o", metavar="PNG", help="the image to write (default: RESULT with .png)")
     ns = p.parse_args(args)
+    ns.output = ns.output or str(Path(ns.result).with_suffix(".png"))
     _check_writable(ns.output)
+    check_plot_path(ns.output)
     plot_file(ns.result, ns.output)
     print(f"plot: {ns.output}")
     return 0
@@ -259,7 +285,8 @@ def run_plot(args: Sequence[str]) -> int:
 def run_job(ns: argparse.Namespace) -> int:
     """Validate the flags once, then select, compute and report."""
     from histcalc.compute import compute_histogram
-    from histcalc.report import result_document, summary, write_csv, write_json, write_parquet
+    from histcalc.progress import reporter
+    from histcalc.report import query_record, result_document, summary, write_csv, write_json, write_parquet
 
     query, aoi = query_from_args(ns)
     bins = bins_from_args(ns)
@@ -267,9 +294,10 @@ def run_job(ns: argparse.Namespace) -> int:
     overrides = overrides_from_args(ns)
     check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
-    _check_writable(ns.output, ns.csv, ns.parquet, ns.plot)
+    check_outputs(ns)
     scenes = find_scenes_with_hints(query)
     overrides = resolve_mask_asset(scenes, overrides)
+    ns.mask_asset = overrides.mask_asset  # the key as the catalog spells it, for the query record
     notes = unused_options(ns)
     bins = check_against_first_file(scenes, bins, ns, notes)
     if notes:  # after every check: a bad option is one line, not warnings and then an error
@@ -279,28 +307,28 @@ def run_job(ns: argparse.Namespace) -> int:
 
         print(report(scenes, aoi, bins, overrides, ns.engine, ns.workers))
         return 0
-    result = compute_histogram(
-        scenes,
-        bins,
-        aoi,
-        engine=ns.engine,
-        master=ns.master,
-        workers=ns.workers,
-        on_error=ns.on_error,
-        overrides=overrides,
-        progress=_progress_bar(),
-        group_by=ns.group_by,
-    )
-    selection = {"aoi": ns.aoi, "group_by": ns.group_by, "mask_asset": ns.mask_asset}
-    if ns.mask_asset:
-        selection["mask_values"] = list(overrides.mask_values)
-    doc = result_document(result, {**query.to_dict(), **selection}, percentiles)
+    quiet_spark_startup(ns.quiet > 0 and ns.engine == "spark")
+    with reporter(sys.stderr, enabled=ns.quiet == 0) as progress:
+        result = compute_histogram(
+            scenes,
+            bins,
+            aoi,
+            engine=ns.engine,
+            master=ns.master,
+            workers=ns.workers,
+            on_error=ns.on_error,
+            overrides=overrides,
+            progress=progress,
+            group_by=ns.group_by,
+        )
+    options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
+    doc = result_document(result, query_record(query.to_dict(), options), percentiles)
     if ns.output:
         write_json(doc, ns.output)
     if ns.csv:
         write_csv(result, ns.csv)
     if ns.parquet:
-        write_parquet(result, ns.parquet)
+        write_parquet(result, ns.parquet, doc)
     if ns.plot:
         from histcalc.plot import plot_result
 
@@ -394,13 +422,43 @@ def _check_writable(*paths: str | None) -> None:
             raise UsageError(f"cannot write {path}: {folder} is not writable")
 
 
-def _progress_bar() -> Progress | None:
-    if not sys.stderr.isatty():
-        return None
+def check_outputs(ns: argparse.Namespace) -> None:
+    """Every output option, before any pixel is read: writable, distinct, and its library installed."""
+    paths = {flag: getattr(ns, dest) for flag, dest in _OUTPUT_FLAGS if getattr(ns, dest, None)}
+    _check_writable(*paths.values())
+    seen: dict[Path, str] = {}
+    for flag, path in paths.items():
+        target = Path(path).resolve()
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {flag} name the same file {path}")
+        if target.is_dir():
+            raise UsageError(f"{flag} {path} is a directory, not a file")
+        seen[target] = flag
+    if "--parquet" in paths:
+        from histcalc.report import require_pyarrow
 
-    def show(done: int, total: int, failed: int = 0) -> None:
-        filled = round(30 * done / total)
-        end = "\n" if done == total else ""
-        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} tasks", end=end, file=sys.stderr, flush=True)
+        require_pyarrow()
+    if "--plot" in paths:
+        from histcalc.plot import check_plot_path
 
-    return show
+        check_plot_path(paths["--plot"])
+
+
+def quiet_spark_startup(quiet: bool) -> None:
+    """With -q, a driver JVM started from here logs errors only (no log4j and Spark start-up lines).
+
+    spark-submit's launcher puts ``SPARK_SUBMIT_OPTS`` on the driver's java command line; the
+    properties file sends log4j2's output at level ERROR to stderr. Under spark-submit the JVM
+    is already running and its own log4j configuration applies.
+    """
+    import os
+
+    from histcalc.engines.spark import under_spark_submit
+
+    if not quiet or under_spark_submit():
+        return
+    config = Path(__file__).with_name("log4j2-quiet.properties")
+    option = f"-Dlog4j2.configurationFile={config.as_uri()}"
+    current = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    if option not in current:
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{current} {option}".strip()

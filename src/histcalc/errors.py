@@ -31,6 +31,10 @@ class InvalidBins(UsageError):
     """Bin count or range that cannot define histogram edges."""
 
 
+class MissingDependency(UsageError, ImportError):
+    """An optional package (pyarrow, matplotlib, pandas, xarray) is needed and not installed."""
+
+
 class InvalidZones(UsageError):
     """A zones file that cannot be read, or whose ids are missing or duplicated."""
 

@@ -5,6 +5,7 @@ Pure numpy, no I/O. Every task produces one; the engines add them up.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,18 @@ from typing import Any
 import numpy as np
 
 from histcalc.bins import BinSpec, FloatArray, IntArray, bin_index, count_slots
-from histcalc.errors import IncompatibleHistograms
+from histcalc.errors import IncompatibleHistograms, MissingDependency
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (2.0, 25.0, 50.0, 75.0, 98.0)
+BINS_PER_DN = "per_digital_number"
+"""``bins_kind`` of one bin per digital number: each bin holds one possible value, its centre."""
+BINS_INTERVALS = "intervals"
+"""``bins_kind`` of bins that hold any value between their edges."""
+PERCENTILES_EXACT = "inverted_cdf"
+"""Percentiles of per-DN bins: exact, numpy's ``method="inverted_cdf"`` over the values."""
+PERCENTILES_INTERPOLATED = "linear_within_bin"
+"""Percentiles of interval bins: interpolated linearly inside the bin that holds the rank."""
+_SIGNIFICANT = 12
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,8 @@ class Histogram:
     vmax: float = -math.inf
 
     @classmethod
-    def empty(cls, bins: BinSpec) -> Histogram:
+    def zeros(cls, bins: BinSpec) -> Histogram:
+        """A histogram on ``bins`` with nothing counted (the start of a sum)."""
         return cls(bins, np.zeros(bins.count, dtype=np.int64))
 
     @classmethod
@@ -104,7 +115,7 @@ class Histogram:
         )
 
     def __add__(self, other: Histogram) -> Histogram:
-        if self.bins != other.bins:
+        if self.bins != other.bins and not _same_edges(self.bins, other.bins):
             raise IncompatibleHistograms("histograms with different bin edges cannot be added")
         return Histogram(
             self.bins,
@@ -118,10 +129,38 @@ class Histogram:
             max(self.vmax, other.vmax),
         )
 
+    def __repr__(self) -> str:
+        edges = self.bins.array
+        return (
+            f"Histogram({self.bins.count} bins from {edges[0]:.6g} to {edges[-1]:.6g}, count={self.count:,}, "
+            f"below={self.below:,}, above={self.above:,}, nodata={self.nodata:,}, masked={self.masked:,})"
+        )
+
     @property
     def count(self) -> int:
         """Values counted in the bins."""
         return int(self.counts.sum())
+
+    @property
+    def empty(self) -> bool:
+        """True when no value was counted in the bins (as ``DataFrame.empty``)."""
+        return self.count == 0
+
+    @property
+    def bin_centres(self) -> FloatArray:
+        """The middle of each bin (for one bin per digital number: the DN's physical value)."""
+        edges = self.bins.array
+        return clean_numbers((edges[:-1] + edges[1:]) / 2)
+
+    @property
+    def bins_kind(self) -> str:
+        """:data:`BINS_PER_DN` or :data:`BINS_INTERVALS`."""
+        return BINS_PER_DN if self.bins.discrete else BINS_INTERVALS
+
+    @property
+    def percentiles_method(self) -> str:
+        """How :meth:`percentile` reads the counts: exact for one bin per DN, else interpolated."""
+        return PERCENTILES_EXACT if self.bins.discrete else PERCENTILES_INTERPOLATED
 
     @property
     def pixels(self) -> int:
@@ -163,40 +202,131 @@ class Histogram:
             "min": math.nan if empty else self.vmin,
             "max": math.nan if empty else self.vmax,
             "percentiles": {_pname(q): self.percentile(q) for q in percentiles},
+            "percentiles_method": self.percentiles_method,
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
+        """The documented JSON form: edges (rounded, see :func:`clean_numbers`), counts, tallies, stats."""
         return {
-            "edges": list(self.bins.edges),
-            "discrete": self.bins.discrete,
+            "edges": clean_numbers(self.bins.array).tolist(),
+            "bins_kind": self.bins_kind,
             "counts": self.counts.tolist(),
             "below": self.below,
             "above": self.above,
             "nodata": self.nodata,
             "masked": self.masked,
-            "moments": {"n": self.moments.n, "mean": self.moments.mean, "m2": self.moments.m2},
-            "min": None if self.count == 0 else self.vmin,
-            "max": None if self.count == 0 else self.vmax,
+            "pixels": self.pixels,
+            "stats": _clean_stats(self.stats(percentiles), self.bins.array),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Histogram:
-        m = data.get("moments") or {}
+        """The inverse of :meth:`to_dict` (also reads results of histcalc 0.1's ``moments`` form)."""
+        counts = np.asarray(data["counts"], dtype=np.int64)
+        stats = data.get("stats") or {}
+        discrete = data.get("bins_kind") == BINS_PER_DN or bool(data.get("discrete", False))
         return cls(
-            BinSpec(tuple(float(e) for e in data["edges"]), bool(data.get("discrete", False))),
-            np.asarray(data["counts"], dtype=np.int64),
+            BinSpec(tuple(float(e) for e in data["edges"]), discrete),
+            counts,
             int(data.get("below", 0)),
             int(data.get("above", 0)),
             int(data.get("nodata", 0)),
             int(data.get("masked", 0)),
-            Moments(int(m.get("n", 0)), float(m.get("mean", 0.0)), float(m.get("m2", 0.0))),
-            math.inf if data.get("min") is None else float(data["min"]),
-            -math.inf if data.get("max") is None else float(data["max"]),
+            _moments_of(data, stats, int(counts.sum())),
+            _number(stats.get("min", data.get("min")), math.inf),
+            _number(stats.get("max", data.get("max")), -math.inf),
         )
+
+    def to_pandas(self) -> Any:
+        """A tidy DataFrame, one row per bin: bin_low, bin_high, bin_centre, count (tallies in ``attrs``)."""
+        pd = _optional_import("pandas", "to_pandas()")
+        edges = clean_numbers(self.bins.array)
+        frame = pd.DataFrame(
+            {"bin_low": edges[:-1], "bin_high": edges[1:], "bin_centre": self.bin_centres, "count": self.counts}
+        )
+        frame.attrs.update(self._tallies())
+        return frame
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.DataArray`` of counts along dimension ``bin`` (coordinate: the bin centres)."""
+        xr = _optional_import("xarray", "to_xarray()")
+        edges = clean_numbers(self.bins.array)
+        return xr.DataArray(
+            self.counts,
+            dims=("bin",),
+            coords={"bin": self.bin_centres, "bin_low": ("bin", edges[:-1]), "bin_high": ("bin", edges[1:])},
+            name="count",
+            attrs={**self._tallies(), "bins_kind": self.bins_kind},
+        )
+
+    def _tallies(self) -> dict[str, int]:
+        return {"below": self.below, "above": self.above, "nodata": self.nodata, "masked": self.masked}
+
+
+def clean_numbers(values: FloatArray, like: FloatArray | None = None) -> FloatArray:
+    """``values`` rounded 12 digits below the largest magnitude of ``like`` (default: of ``values``).
+
+    Edges made as DN * scale + offset or by ``linspace`` carry float noise in the last bits
+    (0.020000000000000004 -> 0.02); rounding relative to the largest edge also turns a noisy
+    2.7e-17 into 0. Values so close that rounding would merge them are returned unchanged.
+    """
+    decimals = _decimals(values if like is None else like)
+    if decimals is None:
+        return values.copy()
+    rounded = np.round(values, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if values.size > 1 and not np.all(np.diff(rounded) > 0) and np.all(np.diff(values) > 0):
+        return values.copy()
+    return np.asarray(rounded, dtype=np.float64)
+
+
+def _decimals(reference: FloatArray) -> int | None:
+    finite = reference[np.isfinite(reference)]
+    largest = float(np.abs(finite).max()) if finite.size else 0.0
+    return None if largest == 0.0 else _SIGNIFICANT - 1 - math.floor(math.log10(largest))
+
+
+def _clean_stats(stats: dict[str, Any], edges: FloatArray) -> dict[str, Any]:
+    """Values on the scale of the edges (min, max, percentiles) rounded as the edges are."""
+
+    def clean(value: float) -> float:
+        return value if not math.isfinite(value) else float(clean_numbers(np.array([value]), edges)[0])
+
+    pct = {k: clean(v) for k, v in stats["percentiles"].items()}
+    return {**stats, "min": clean(stats["min"]), "max": clean(stats["max"]), "percentiles": pct}
+
+
+def _same_edges(a: BinSpec, b: BinSpec) -> bool:
+    """Equal up to the rounding of :func:`clean_numbers` (a result read back from JSON)."""
+    if a.count != b.count or a.discrete != b.discrete:
+        return False
+    x, y = a.array, b.array
+    tolerance = 10.0 ** (1 - _SIGNIFICANT) * float(max(np.abs(x).max(), np.abs(y).max()))
+    return bool(np.all(np.abs(x - y) <= tolerance))
+
+
+def _moments_of(data: dict[str, Any], stats: dict[str, Any], n: int) -> Moments:
+    legacy = data.get("moments")
+    if legacy:
+        return Moments(int(legacy.get("n", 0)), float(legacy.get("mean", 0.0)), float(legacy.get("m2", 0.0)))
+    if n == 0 or stats.get("mean") is None:
+        return Moments()
+    std = _number(stats.get("std"), 0.0)
+    return Moments(n, float(stats["mean"]), std * std * n)
+
+
+def _number(value: Any, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def _optional_import(module: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"{what} needs {module}: pip install {module}") from exc
 
 
 def merge_all(histograms: Iterable[Histogram], bins: BinSpec) -> Histogram:
-    total = Histogram.empty(bins)
+    total = Histogram.zeros(bins)
     for h in histograms:
         total = total + h
     return total

@@ -8,18 +8,21 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from histcalc import __version__
-from histcalc.errors import OutputError, UsageError
-from histcalc.histogram import DEFAULT_PERCENTILES, Histogram
+from histcalc.errors import MissingDependency, OutputError
+from histcalc.histogram import DEFAULT_PERCENTILES, Histogram, clean_numbers
 from histcalc.result import JobResult
 
-TIDY_COLUMNS = ("group", "bin_low", "bin_high", "count")
+TIDY_COLUMNS = ("group", "kind", "bin_low", "bin_high", "bin_centre", "count")
+TALLIES = ("below", "above", "nodata", "masked")
+PARQUET_METADATA_KEY = b"histcalc"
+TidyRow = tuple[str, str, float | None, float | None, float | None, int]
 _CHART_ROWS = 16
 _CHART_WIDTH = 40
 
@@ -27,14 +30,13 @@ _CHART_WIDTH = 40
 def result_document(
     result: JobResult, query: dict[str, Any], percentiles: Sequence[float] = DEFAULT_PERCENTILES
 ) -> dict[str, Any]:
-    """The JSON result: histogram, tallies, statistics, file account and the query."""
+    """The JSON result: histogram, tallies, statistics, file account and the query (see the README)."""
     h = result.histogram
     doc = {
         "histcalc_version": __version__,
-        **h.to_dict(),
-        "pixels": h.pixels,
-        "files": result.files_dict(),
-        "stats": h.stats(percentiles),
+        "variable": query.get("asset"),
+        **h.to_dict(percentiles),
+        "files": _files_entry(result),
         "groups": [_group_entry(key, g, percentiles) for key, g in result.groups.items() if key],
         "engine": result.engine,
         "elapsed_s": round(result.elapsed_s, 3),
@@ -45,9 +47,48 @@ def result_document(
     return finite
 
 
+def _files_entry(result: JobResult) -> dict[str, Any]:
+    """The file account with ``used`` (every file counted); local paths absolute, to reproduce the run."""
+    files = result.files_dict()
+    files["failed"] = [{**f, "href": _absolute(f["href"])} for f in files["failed"]]
+    return {**files, "used": [_absolute(h) for h in result.files_ok]}
+
+
+def _absolute(href: str) -> str:
+    if not href or "://" in href or href.startswith("/vsi"):
+        return href
+    return str(Path(href).absolute())
+
+
+def query_record(query: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``query`` block: every option, then the resolved selection (local paths made absolute).
+
+    ``options`` are the command's flags by name; whatever they hold is recorded, so a new flag is
+    recorded without a change here. The resolved ``query`` (dates, bbox) wins over the raw text.
+    """
+    record = {**{k: _jsonable(v) for k, v in options.items()}, **query}
+    for key in ("catalog", "aoi"):
+        value = record.get(key)
+        if isinstance(value, str):
+            record[key] = _absolute(value)
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # --nodata nan: JSON has no NaN, and null would read as "not given"
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
 def _group_entry(key: str, h: Histogram, percentiles: Sequence[float]) -> dict[str, Any]:
-    entry = {k: v for k, v in h.to_dict().items() if k not in ("edges", "discrete")}
-    return {"group": key, **entry, "pixels": h.pixels, "stats": h.stats(percentiles)}
+    entry = {k: v for k, v in h.to_dict(percentiles).items() if k not in ("edges", "bins_kind")}
+    return {"group": key, **entry}
 
 
 def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> str:
@@ -103,40 +144,58 @@ def write_json(doc: dict[str, Any], path: str | Path) -> None:
     write_atomic(path, json.dumps(doc, indent=1) + "\n")
 
 
-def tidy_rows(result: JobResult) -> Iterator[tuple[str, float, float, int]]:
-    """(group, bin_low, bin_high, count) for each named group, then the total as group "all"."""
-    edges = result.histogram.bins.edges
+def tidy_rows(result: JobResult) -> Iterator[TidyRow]:
+    """One row per group and bin, then the group's tallies; the total comes last as group "all".
+
+    Tally rows (kind below, above, nodata, masked) have no edges: the bin rows are
+    ``kind == "bin"``, and a group's rows add up to its ``pixels``.
+    """
+    edges = clean_numbers(result.histogram.bins.array).tolist()
+    centres = result.histogram.bin_centres.tolist()
     named = [(k, g) for k, g in result.groups.items() if k]
     for key, h in [*named, ("all", result.histogram)]:
         for i, n in enumerate(h.counts.tolist()):
-            yield key, edges[i], edges[i + 1], n
+            yield key, "bin", edges[i], edges[i + 1], centres[i], n
+        for tally in TALLIES:
+            yield key, tally, None, None, None, int(getattr(h, tally))
 
 
 def write_csv(result: JobResult, path: str | Path) -> None:
-    """Tidy CSV: one row per group and bin (group, bin_low, bin_high, count); the total is group "all"."""
+    """Tidy CSV (see :func:`tidy_rows`), ``\\n`` line ends; numbers in their shortest exact form."""
     buf = io.StringIO()
-    out = csv.writer(buf)
+    out = csv.writer(buf, lineterminator="\n")
     out.writerow(TIDY_COLUMNS)
-    out.writerows((key, repr(lo), repr(hi), n) for key, lo, hi, n in tidy_rows(result))
+    out.writerows(tidy_rows(result))  # csv writes a float by repr (shortest round trip), None as empty
     write_atomic(path, buf.getvalue())
 
 
-def write_parquet(result: JobResult, path: str | Path) -> None:
-    """The tidy table as Parquet, for groupings too large for CSV (needs pyarrow)."""
+def write_parquet(result: JobResult, path: str | Path, doc: dict[str, Any] | None = None) -> None:
+    """The tidy table as Parquet; the query and file account ride along as metadata key ``b"histcalc"``."""
+    pa, pq = require_pyarrow()
+    columns = list(zip(*tidy_rows(result), strict=True))
+    table = pa.table(dict(zip(TIDY_COLUMNS, columns, strict=True)))
+    if doc is not None:
+        about = {k: doc.get(k) for k in ("histcalc_version", "variable", "query", "files", "engine")}
+        table = table.replace_schema_metadata({PARQUET_METADATA_KEY: json.dumps(about)})
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def require_pyarrow() -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet, or a one-line error naming the extra to install."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise UsageError("Parquet output needs pyarrow: pip install 'histcalc[parquet]'") from exc
-    columns = list(zip(*tidy_rows(result), strict=True))
-    table = pa.table(dict(zip(TIDY_COLUMNS, columns, strict=True)))
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise MissingDependency("Parquet output needs pyarrow: pip install 'histcalc[parquet]'") from exc
+    return pa, pq
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -146,13 +205,21 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as open() would make it
+        with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
         os.replace(tmp, target)
     except OSError as exc:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _finite(value: Any) -> Any:

@@ -103,13 +103,11 @@ def _count_partition(tasks: Iterator[Task], job: JobSpec) -> Iterator[tuple[tupl
 
 
 def _watched(sc: Any, progress: Progress | None) -> Any:
-    """Report Spark's task progress while the job runs (when the progress module is available)."""
+    """Report Spark's task progress while the job runs."""
     import contextlib
 
-    try:
-        from histcalc.progress import watch_spark
-    except ImportError:
-        return contextlib.nullcontext()
+    from histcalc.progress import watch_spark
+
     return watch_spark(sc, progress) if progress is not None else contextlib.nullcontext()
 
 
