@@ -420,11 +420,11 @@ def test_dry_run_plans_and_estimates_without_reading(
 def test_dry_run_with_an_aoi_counts_the_window(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from histcalc import AOI, Query, find_scenes
     from histcalc.dryrun import estimate
-    from histcalc.plan import plan_tasks
+    from histcalc.plan import plan_tasks, split_parts
 
     scenes = find_scenes(Query(catalog=str(demo / "catalog.json")))
     aoi = AOI.from_bbox(SEED_BBOX)
-    est = estimate(scenes, aoi, plan_tasks(scenes, aoi, 2), 2)
+    est = estimate(scenes, aoi, plan_tasks(scenes, split_parts(len(scenes), 2)), 2)
     files = sorted((demo / MOUNT).rglob("*_NDVI_10M_V200.tif"))
     inside = brute_force(files, uint8_bins().array, bbox=SEED_BBOX)
     in_aoi = int(inside["counts"].sum()) + inside["nodata"]
