@@ -132,11 +132,13 @@ def test_constant_raster(tmp_path: Path) -> None:
 def test_entirely_nodata_raster_gives_empty_statistics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_raster(tmp_path / "empty_20240501.tif", np.full((10, 10), 255, np.uint8), nodata=255, block=None)
     out = tmp_path / "r.json"
-    assert main(["--catalog", str(tmp_path), "--engine", "local", "-o", str(out), "-q"]) == 0
+    assert main(["--catalog", str(tmp_path), "--engine", "local", "-o", str(out), "-q"]) == 8
     doc = json.loads(out.read_text())
     assert doc["nodata"] == 100 and sum(doc["counts"]) == 0
     assert doc["stats"]["mean"] is None and doc["stats"]["percentiles"]["p50"] is None
-    assert "(no pixels counted)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "(no pixels counted)" in captured.out
+    assert "no pixel was counted: of 100 pixels read, 100 are nodata" in captured.err
 
 
 @pytest.mark.parametrize(("allow", "code"), [("0", 5), ("1", 0), ("50%", 0), ("10%", 5), ("x", 2), ("150%", 2)])

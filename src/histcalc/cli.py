@@ -16,8 +16,9 @@ from histcalc import __version__
 from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
+from histcalc.cli_zones import write_zone_outputs, zones_from_args
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
-from histcalc.histogram import DEFAULT_PERCENTILES
+from histcalc.histogram import DEFAULT_PERCENTILES, Histogram
 from histcalc.options import (
     SCL_MASK_VALUES,
     check_against_first_file,
@@ -37,13 +38,20 @@ log = logging.getLogger("histcalc")
 
 SEED_BBOX = "4.91,51.16,5.24,51.27"
 MAX_BINS = 10_000_000  # 80 MB of counts per group; more is a typo, not a histogram
+EXIT_NOTHING_COUNTED = 8  # the job ran and every file was read, but no pixel was counted
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe
 
 
-_OUTPUT_FLAGS = (("--output", "output"), ("--csv", "csv"), ("--parquet", "parquet"), ("--plot", "plot"))
-_NOT_QUERY_OPTIONS = {"output", "csv", "parquet", "plot", "verbose", "quiet", "catalog", "generate_only"}
+_OUTPUT_FLAGS = (
+    ("--output", "output"),
+    ("--csv", "csv"),
+    ("--parquet", "parquet"),
+    ("--plot", "plot"),
+    ("--zone-stats", "zone_stats"),
+)
+_NOT_QUERY_OPTIONS = {"output", "csv", "parquet", "plot", "zone_stats", "verbose", "quiet", "catalog", "generate_only"}
 
 EPILOG = """\
 subcommands:
@@ -58,7 +66,7 @@ examples:
 
 exit codes:
   0 ok   2 bad input   3 catalog unreadable or unreachable   4 no scene matched   5 files failed
-  6 engine failure   7 output not writable   70 internal error   130 interrupted
+  6 engine failure   7 output not writable   8 no pixel counted   70 internal error   130 interrupted
 """
 
 
@@ -179,6 +187,18 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         metavar="N|P%",
         help="exit 0 when at most N files (or P%% of them) failed (default 0)",
     )
+    zon = p.add_argument_group("zones (one histogram per parcel)")
+    zon.add_argument("--zones", metavar="FILE", help="zones: GeoJSON, GeoPackage, Shapefile, GeoParquet (any CRS)")
+    zon.add_argument(
+        "--zone-id", metavar="FIELD", help="attribute holding the zone id (default: feature id, else index)"
+    )
+    zon.add_argument("--zones-layer", metavar="NAME", help="layer of a multi-layer zones file (e.g. a GeoPackage)")
+    zon.add_argument(
+        "--zone-stats",
+        metavar="FILE",
+        help="one row per zone and group: pixels, count, tallies, mean, std, min, max, percentiles "
+        "(.csv, .parquet, or .gpkg/.geojson with the zones' shapes)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
     out.add_argument("--csv", metavar="CSV", help="tidy CSV: group, kind, bin_low, bin_high, bin_centre, count")
@@ -295,6 +315,7 @@ def run_job(ns: argparse.Namespace) -> int:
     check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
+    zones = zones_from_args(ns)
     scenes = find_scenes_with_hints(query)
     overrides = resolve_mask_asset(scenes, overrides)
     ns.mask_asset = overrides.mask_asset  # the key as the catalog spells it, for the query record
@@ -320,26 +341,43 @@ def run_job(ns: argparse.Namespace) -> int:
             overrides=overrides,
             progress=progress,
             group_by=ns.group_by,
+            zones=zones,
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)
+    if zones is not None:
+        write_zone_outputs(result, ns, doc, zones, percentiles)
     if ns.output:
         write_json(doc, ns.output)
-    if ns.csv:
+    if ns.csv and zones is None:
         write_csv(result, ns.csv)
-    if ns.parquet:
+    if ns.parquet and zones is None:
         write_parquet(result, ns.parquet, doc)
     if ns.plot:
         from histcalc.plot import plot_result
 
         plot_result(doc, ns.plot)
     print(summary(result, percentiles))
+    if zones is not None:
+        from histcalc.zone_report import summary_lines
+
+        print("\n".join(summary_lines(result, ns.zone_stats)))
     failed, allowed = len(result.files_failed), allowed_failures(ns.allow_failures, result.files_total)
     if failed > allowed:
         raise TooManyFailures(
             f"{failed} of {result.files_total} file(s) failed (listed above), more than --allow-failures {allowed}"
         )
+    if result.histogram.count == 0:
+        log.warning("no pixel was counted: %s", _why_nothing(result.histogram))
+        return EXIT_NOTHING_COUNTED
     return 0
+
+
+def _why_nothing(h: Histogram) -> str:
+    if h.pixels == 0:
+        return "the files hold no pixel inside the AOI (or the zones); check --bbox/--aoi/--zones"
+    out_of_range = h.below + h.above
+    return f"of {h.pixels:,} pixels read, {h.nodata:,} are nodata, {h.masked:,} masked, {out_of_range:,} out of range"
 
 
 def allowed_failures(text: str, total: int) -> int:

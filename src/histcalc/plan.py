@@ -222,7 +222,8 @@ def run_task(task: Task, job: JobSpec) -> Partial:
     except HistcalcError as exc:
         if job.on_error == "fail":
             raise
-        log.warning("failed: %s", exc)
+        # one line per file: the other row shares of a split file fail alike (the summary names it once too)
+        (log.warning if task.part == 0 else log.debug)("failed: %s", exc)
         return Partial.of_failure(task.href, str(exc).removeprefix(f"{task.href}: "))
     return Partial.of_task(task.href, {("", task.group): histogram}, False, {task.group: table})
 
