@@ -132,3 +132,55 @@ def test_zones_over_the_whole_period_and_the_union_histogram(
     check(result, scene_list, {"": scene_list})
     union = shapely.union_all(list(ZONES.values()))
     assert result.histogram.count == sum(int(brute_force(s, union)["counts"].sum()) for s in scene_list)
+
+
+def test_cli_writes_per_zone_tables_that_match_the_api(zones_file: Path, tmp_path: Path) -> None:
+    import csv
+
+    from histcalc.cli import main
+
+    scene_list = scenes(tmp_path, days=1)
+    stats, tidy = tmp_path / "stats.csv", tmp_path / "tidy.csv"
+    argv = ["--catalog", str(tmp_path), "--engine", "local", "--zones", str(zones_file), "--zone-id", "name"]
+    assert main([*argv, "--zone-stats", str(stats), "--csv", str(tidy), "-q"]) == 0
+    rows = list(csv.DictReader(stats.open(encoding="utf-8")))
+    assert [r["zone"] for r in rows] == list(ZONES) and {r["group"] for r in rows} == {"all"}
+    for row in rows:
+        want = brute_force(scene_list[0], ZONES[row["zone"]]) if "half" not in row["zone"] else None
+        if want is not None:
+            assert int(row["count"]) == int(want["counts"].sum()) and int(row["nodata"]) == want["nodata"]
+    counts: dict[str, int] = {}
+    for r in csv.DictReader(tidy.open(encoding="utf-8")):
+        counts[r["zone"]] = counts.get(r["zone"], 0) + int(r["count"])
+    assert counts == {r["zone"]: int(r["count"]) for r in rows if int(r["count"])}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--zone-id", "name"], "--zone-id needs --zones FILE"),
+        (["--zones", "{zones}", "--zone-stats", "{tmp}/stats.xlsx"], "use a .csv, .parquet, .gpkg or .geojson"),
+        (["--zones", "{zones}", "--zone-id", "nope"], "nope"),
+        (["--zones", "{tmp}/missing.gpkg"], "missing.gpkg"),
+    ],
+)
+def test_bad_zone_options_are_one_line_before_any_pixel(
+    extra: list[str], message: str, zones_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from histcalc.cli import main
+
+    scenes(tmp_path, days=1)
+    args = [a.format(zones=zones_file, tmp=tmp_path) for a in extra]
+    assert main(["--catalog", str(tmp_path), "--engine", "local", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_zones_on_float_data_are_refused_up_front(zones_file: Path, tmp_path: Path) -> None:
+    from histcalc.errors import UsageError
+
+    path = write_raster(
+        tmp_path / "f.tif", np.ones((H, W), np.float32), crs=CRS, transform=Affine(PX, 0, X0, 0, -PX, Y0)
+    )
+    with pytest.raises(UsageError, match="8- or 16-bit integer"):
+        compute_histogram([Scene("f", str(path))], BinSpec.uniform(4, 0, 2), zones=load_zones(zones_file, "name"))
