@@ -182,7 +182,8 @@ def test_cli_remote_matches_the_mounted_files(stac_api, s3_server, reference, tm
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["counts"] == reference.histogram.counts.tolist()
-    assert doc["files"] == {"total": 6, "ok": 6, "failed": []}
+    assert {k: doc["files"][k] for k in ("total", "ok", "failed")} == {"total": 6, "ok": 6, "failed": []}
+    assert len(doc["files"]["used"]) == 6
     for text in (proc.stdout, proc.stderr, out.read_text()):
         assert SECRET_KEY not in text  # even at debug level
 
