@@ -249,3 +249,22 @@ def test_compiled_kernels_are_cached_in_the_cache_dir(tmp_path: Any) -> None:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "HISTCALC_KERNEL": "numba"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
+
+
+def test_auto_counts_small_tasks_with_numpy_until_numba_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
+    monkeypatch.delitem(sys.modules, "histcalc._jit", raising=False)
+    monkeypatch.setattr(kernel, "_numpy_pixels", 0)
+    assert not kernel.use_compiled(3_000_000)  # a seed-bbox-sized task
+    assert not kernel.use_compiled(120_560_400)  # a full 10980 px tile
+    assert kernel.use_compiled(kernel.AUTO_PIXELS)  # numpy's extra cost would now pass numba's load cost
+    assert kernel.use_compiled(1)
+
+
+def test_auto_uses_numba_once_it_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import histcalc._jit  # noqa: F401
+
+    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
+    assert kernel.use_compiled(1)
+    monkeypatch.setenv("HISTCALC_KERNEL", "numpy")
+    assert not kernel.use_compiled(10**12)

@@ -112,8 +112,10 @@ def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | No
     geometry = _aoi_in_raster(src, spec.aoi)
     if spec.aoi is not None and geometry is None:
         return counter.result()
+    windows = _bands(src, geometry, spec.part, spec.parts)
+    counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
     with _quality_grid(src, spec, gdal) as quality:
-        for window in _bands(src, geometry, spec.part, spec.parts):
+        for window in windows:
             data = src.read(spec.band, window=window)
             valid = _valid_mask(src, spec.band, window)
             inside = None
@@ -161,6 +163,7 @@ class _Counter:
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
+        self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
 
     def add(
         self,
@@ -174,7 +177,7 @@ class _Counter:
         ``valid`` is a mask band as read (0 = masked) or a boolean array.
         """
         if self.integer:
-            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality)
+            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, self.compiled)
             self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
             self.masked_pixels += t.masked
             return
