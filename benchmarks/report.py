@@ -53,6 +53,7 @@ _ORDER = {
     "decode": 0,
     "classic": 1,
     "histcalc_local": 2,
+    "histcalc_local_numba": 2.5,
     "histcalc_spark": 3,
     "dask": 4,
     "gdalinfo": 5,

@@ -127,6 +127,7 @@ def plan_cases(workers: int, quick: bool) -> tuple[list[Case], list[str]]:
         else [
             Case("decode limit (rasterio, every block)", "decode", 1, rss="self"),
             Case("histcalc local engine", "histcalc_local", 1, rss="self"),
+            Case("histcalc local engine, HISTCALC_KERNEL=numba", "histcalc_local_numba", 1, rss="self"),
         ]
     )
     one_tile = [
@@ -142,6 +143,7 @@ def plan_cases(workers: int, quick: bool) -> tuple[list[Case], list[str]]:
         Case("decode limit (rasterio, every block)", "decode", w),
         Case("classic (whole band + np.histogram)", "classic", w),
         Case("histcalc local engine", "histcalc_local", w),
+        Case("histcalc local engine, HISTCALC_KERNEL=numba", "histcalc_local_numba", w),
         Case("decode limit (blocks touching bbox)", "decode", w, "bbox"),
         Case("classic (whole band + np.histogram)", "classic", w, "bbox"),
         Case("histcalc local engine", "histcalc_local", w, "bbox"),
