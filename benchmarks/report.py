@@ -22,13 +22,17 @@ def bbox_pixels(path: str, bbox_text: str) -> int:
     return int(window.width * window.height)
 
 
-def summarize(measurements: Sequence[Any], full_px: int, bbox_px: int) -> list[dict[str, Any]]:
-    """One row per case (method, scope, workers): medians over repetitions, ratios, agreement."""
+def summarize(measurements: Sequence[Any], pixels: dict[str, int]) -> list[dict[str, Any]]:
+    """One row per case (method, scope, workers): medians over repetitions, ratios, agreement.
+
+    ``pixels``: pixels covered per scope ("full", "bbox", "tile").
+    """
     groups: dict[str, list[Any]] = {}
     for m in measurements:
         groups.setdefault(m.case.key, []).append(m)
-    rows = [_row(ms, full_px if ms[0].case.scope == "full" else bbox_px) for ms in groups.values()]
-    rows.sort(key=lambda r: (r["scope"] != "full", _ORDER.get(r["method"], 9), r["workers"]))
+    rows = [_row(ms, pixels[ms[0].case.scope]) for ms in groups.values()]
+    scopes = {"full": 0, "tile": 1, "bbox": 2}
+    rows.sort(key=lambda r: (scopes.get(r["scope"], 3), _ORDER.get(r["method"], 9), r["workers"]))
     by_key = {(r["method"], r["scope"], r["workers"]): r for r in rows}
     ncores = len(os.sched_getaffinity(0))
     for r in rows:
@@ -49,6 +53,7 @@ _ORDER = {
     "decode": 0,
     "classic": 1,
     "histcalc_local": 2,
+    "histcalc_local_numba": 2.5,
     "histcalc_spark": 3,
     "dask": 4,
     "gdalinfo": 5,
@@ -96,7 +101,7 @@ def _check_counts(rows: list[dict[str, Any]], by_key: dict[tuple[str, str, int],
     """Each method's counts of DN 0..250 against histcalc's local engine (same scope)."""
     refs = {
         scope: next((r["counts"] for (m, s, _), r in by_key.items() if m == "histcalc_local" and s == scope), None)
-        for scope in ("full", "bbox")
+        for scope in ("full", "bbox", "tile")
     }
     for r in rows:
         ref = refs[r["scope"]]
@@ -171,6 +176,16 @@ def targets(rows: list[dict[str, Any]], workers: int, size: int) -> list[tuple[s
                 f"Spark local[{workers}] >= 1.6 x single-core throughput",
                 _pass(best >= 1.6),
                 "; ".join(f"vs {n}: {_f(x)} x" for n, x in ratios) + " (job time, no session start)",
+            )
+        )
+    one, many = get.get(("histcalc_local", "tile", 1)), get.get(("histcalc_local", "tile", workers))
+    if one and many and workers > 1:
+        x = many["median_s"] / one["median_s"]
+        out.append(
+            (
+                f"one tile on {workers} cores <= 0.6 x its one-core time (histcalc local)",
+                _pass(x <= 0.6),
+                f"{_f(many['median_s'])} s vs {_f(one['median_s'])} s = {_f(x)} x",
             )
         )
     for peer in ("dask", "gdalinfo"):
@@ -253,6 +268,7 @@ def markdown(rows: list[dict[str, Any]], kernels: list[dict[str, Any]], meta: di
             "|---|---:|",
         ]
         lines += [f"| {k['kernel']} | {_f(k['ns_per_px'])} |" for k in kernels]
+    lines += _startup_lines(meta.get("startup", [])) + _pipeline_lines(meta.get("pipeline", []))
     where: dict[tuple[str, str], list[str]] = {}  # one line per (row label, note), however many rows share it
     for r in rows:
         for n in r["notes"]:
@@ -270,6 +286,33 @@ def markdown(rows: list[dict[str, Any]], kernels: list[dict[str, Any]], meta: di
     )
     lines += ["", "## Notes", "", *notes, "", *meta.get("legend", []), ""]
     return "\n".join(lines)
+
+
+def _startup_lines(runs: list[dict[str, Any]]) -> list[str]:
+    if not runs:
+        return []
+    lines = [
+        "",
+        "## Kernel start-up: first call in a fresh process (numba import + compile or cache load)",
+        "",
+        "| numba cache | wall s | CPU s |",
+        "|---|---:|---:|",
+    ]
+    return lines + [f"| {r['cache']} | {_f(r['seconds'])} | {_f(r.get('cpu_s'))} |" for r in runs]
+
+
+def _pipeline_lines(ways: list[dict[str, Any]]) -> list[str]:
+    if not ways:
+        return []
+    serial = ways[0]["seconds"]
+    lines = [
+        "",
+        "## One tile in one process: overlapping decoding and counting (best of 3)",
+        "",
+        "| way | s | x serial |",
+        "|---|---:|---:|",
+    ]
+    return lines + [f"| {w['way']} | {_f(w['seconds'])} | {_f(w['seconds'] / serial)} |" for w in ways]
 
 
 LEGEND = [

@@ -38,7 +38,7 @@ class Case:
     label: str
     method: str
     workers: int
-    scope: str = "full"  # "full" or "bbox"
+    scope: str = "full"  # "full" (every tile), "bbox" (the seed bbox) or "tile" (the first tile alone)
     rss: str = "pool"  # where the work runs: "self" (runner), "pool" (pool workers), "spark", "tool"
 
     @property
@@ -87,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     kernels = measure_kernels(files, logs)
     meta = report.machine(workers, started, args, len(files))
     meta["skipped"] = skipped
+    meta["startup"] = measure_startup(files, logs)
+    meta["pipeline"] = measure_pipeline(files, workers, logs)
     window_px = report.bbox_pixels(files[0], SEED_BBOX)
-    summary = report.summarize(measurements, len(files) * args.size * args.size, len(files) * window_px)
+    pixels = {"full": len(files) * args.size**2, "bbox": len(files) * window_px, "tile": args.size**2}
+    summary = report.summarize(measurements, pixels)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report.markdown(summary, kernels, meta))
     raw = {"meta": meta, "summary": summary, "kernels": kernels, "measurements": [_jsonable(m) for m in measurements]}
@@ -124,13 +127,23 @@ def plan_cases(workers: int, quick: bool) -> tuple[list[Case], list[str]]:
         else [
             Case("decode limit (rasterio, every block)", "decode", 1, rss="self"),
             Case("histcalc local engine", "histcalc_local", 1, rss="self"),
+            Case("histcalc local engine, HISTCALC_KERNEL=numba", "histcalc_local_numba", 1, rss="self"),
         ]
     )
+    one_tile = [
+        Case("decode limit (rasterio, every block)", "decode", n, "tile", rss="self" if n == 1 else "pool")
+        for n in sorted({1, w})
+    ] + [
+        Case("histcalc local engine", "histcalc_local", n, "tile", rss="self" if n == 1 else "pool")
+        for n in sorted({1, w})
+    ]
     cases = [
         *single,
+        *one_tile,
         Case("decode limit (rasterio, every block)", "decode", w),
         Case("classic (whole band + np.histogram)", "classic", w),
         Case("histcalc local engine", "histcalc_local", w),
+        Case("histcalc local engine, HISTCALC_KERNEL=numba", "histcalc_local_numba", w),
         Case("decode limit (blocks touching bbox)", "decode", w, "bbox"),
         Case("classic (whole band + np.histogram)", "classic", w, "bbox"),
         Case("histcalc local engine", "histcalc_local", w, "bbox"),
@@ -165,7 +178,8 @@ def _have_java() -> bool:
 
 def measure(case: Case, rep: int, files: list[str], logs: Path) -> list[Measurement]:
     """Run ``case`` once in a fresh process; one Measurement per result it reports."""
-    command = [sys.executable, str(HERE / "methods.py"), case.method, "--workers", str(case.workers), *files]
+    scope_files = files[:1] if case.scope == "tile" else files
+    command = [sys.executable, str(HERE / "methods.py"), case.method, "--workers", str(case.workers), *scope_files]
     if case.scope == "bbox":
         command += ["--bbox", SEED_BBOX]
     load1 = os.getloadavg()[0]
@@ -242,6 +256,30 @@ def measure_kernels(files: list[str], logs: Path) -> list[dict[str, Any]]:
         row.pop("self_peak_mb", None)
         row.pop("children_peak_mb", None)
     return rows
+
+
+def measure_startup(files: list[str], logs: Path, warm_runs: int = 3) -> list[dict[str, Any]]:
+    """First kernel call in a fresh process: once with an empty numba cache (JIT), then with the cache."""
+    import tempfile
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="histcalc-numba-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "HISTCALC_KERNEL": "numba"}
+        for run in range(1 + warm_runs):
+            command = [sys.executable, str(HERE / "methods.py"), "jit", files[0]]
+            with open(logs / f"jit-{run}.log", "w") as log:
+                done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
+            for row in _result_rows(done.stdout) or []:
+                out.append({"cache": "cold (empty cache: JIT)" if run == 0 else "warm (cache present)", **row})
+    return out
+
+
+def measure_pipeline(files: list[str], workers: int, logs: Path) -> list[dict[str, Any]]:
+    """One tile in one process: serial, with a reader thread, with ``workers`` reading-and-counting threads."""
+    command = [sys.executable, str(HERE / "methods.py"), "pipeline", "--workers", str(workers), files[0]]
+    with open(logs / "pipeline.log", "w") as log:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, timeout=RUNNER_TIMEOUT_S)
+    return _result_rows(done.stdout) or []
 
 
 def _warm_page_cache(files: list[str]) -> None:

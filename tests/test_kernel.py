@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 from histcalc import kernel
 from histcalc.errors import UsageError
 
-DN_DTYPES = [np.uint8, np.uint16, np.int16]
+DN_DTYPES = [np.uint8, np.int8, np.uint16, np.int16]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -230,3 +233,38 @@ def test_cache_dir_defaults_to_a_writable_folder(monkeypatch: pytest.MonkeyPatch
     assert kernel.ensure_cache_dir() == str(tmp_path / "histcalc" / "numba")
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
     assert kernel.ensure_cache_dir() == "/somewhere/else"
+
+
+def test_cache_dir_falls_back_to_the_temp_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_dir))
+    assert kernel.ensure_cache_dir().startswith(tempfile.gettempdir())
+
+
+def test_compiled_kernels_are_cached_in_the_cache_dir(tmp_path: Any) -> None:
+    """A fresh process writes numba's cache under NUMBA_CACHE_DIR (the package folder may be read-only)."""
+    code = "import numpy as np; from histcalc import kernel; kernel.warm_up()"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "HISTCALC_KERNEL": "numba"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
+
+
+def test_auto_counts_small_tasks_with_numpy_until_numba_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
+    monkeypatch.delitem(sys.modules, "histcalc._jit", raising=False)
+    monkeypatch.setattr(kernel, "_numpy_pixels", 0)
+    assert not kernel.use_compiled(3_000_000)  # a seed-bbox-sized task
+    assert not kernel.use_compiled(120_560_400)  # a full 10980 px tile
+    assert kernel.use_compiled(kernel.AUTO_PIXELS)  # numpy's extra cost would now pass numba's load cost
+    assert kernel.use_compiled(1)
+
+
+def test_auto_uses_numba_once_it_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import histcalc._jit  # noqa: F401
+
+    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
+    assert kernel.use_compiled(1)
+    monkeypatch.setenv("HISTCALC_KERNEL", "numpy")
+    assert not kernel.use_compiled(10**12)

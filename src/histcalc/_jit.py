@@ -15,8 +15,12 @@ from histcalc.kernel import ensure_cache_dir
 
 ensure_cache_dir()
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
+
+if not numba.config.CACHE_DIR:  # numba was imported (its config read) before histcalc set the variable
+    numba.config.CACHE_DIR = ensure_cache_dir()
 
 
 @njit(nogil=True, cache=True, inline="always")

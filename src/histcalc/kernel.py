@@ -4,7 +4,12 @@ Each kernel applies the nodata value, the AOI mask, the mask band and the qualit
 counts, so no boolean temporaries or ``data[keep]`` copies are made. Every kernel has a numpy
 reference implementation beside it (``*_numpy``) with the same contract; tests compare the two on
 random inputs. ``HISTCALC_KERNEL=numpy`` selects the references (debugging, platforms without
-numba); the default is the numba kernels, compiled once per process and cached on disk.
+numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk), and the default
+(``auto``) counts per DN with numpy until a process has counted about three full tiles, then with
+numba: loading numba costs ~0.36 CPU s per process (import + cache load; ~1 s when it compiles)
+and saves ~0.7-0.9 ns per pixel over numpy's sliced bincount, so it pays only after ~400-500 Mpx
+(benchmarks/RESULTS.md). A seed-sized bbox job never loads it; a large archive job loads it once
+per worker process. Zonal and float counts always use numba unless ``HISTCALC_KERNEL=numpy``.
 
 Classification of a pixel, the same in every kernel (``raster._Counter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +40,10 @@ Counts = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 # a mask band as read (0 = masked, any other value = valid) or a boolean array
 ValidArray = npt.NDArray[Any]
-KERNELS = ("numba", "numpy")
+KERNELS = ("auto", "numba", "numpy")
+# auto: numba once the per-DN tasks of a process, this one included, pass this (break-even of numba's load cost)
+AUTO_PIXELS = 400_000_000
+_numpy_pixels = 0  # per-DN task pixels seen by use_compiled in this process
 # Interleaved sub-histograms for 8-bit data: consecutive pixels go to different copies, so a run of
 # equal values does not wait on its own previous store (benchmarks/RESULTS.md measures it).
 DN_WAYS_8BIT = 4
@@ -44,11 +53,21 @@ _NO_LUT = np.zeros(0, dtype=np.bool_)
 
 
 def kernel_name() -> str:
-    """The kernel family chosen by ``HISTCALC_KERNEL`` (``numba`` unless set)."""
-    name = os.environ.get("HISTCALC_KERNEL", "numba").strip().lower() or "numba"
+    """The kernel family chosen by ``HISTCALC_KERNEL`` (``auto`` unless set)."""
+    name = os.environ.get("HISTCALC_KERNEL", "auto").strip().lower() or "auto"
     if name not in KERNELS:
         raise UsageError(f"HISTCALC_KERNEL must be one of {', '.join(KERNELS)}, got {name!r}")
     return name
+
+
+def use_compiled(task_pixels: int) -> bool:
+    """Whether a per-DN task of ``task_pixels`` counts with numba (see the module docstring for auto)."""
+    global _numpy_pixels
+    name = kernel_name()
+    if name != "auto":
+        return name == "numba"
+    _numpy_pixels += task_pixels
+    return "histcalc._jit" in sys.modules or _numpy_pixels > AUTO_PIXELS
 
 
 def ensure_cache_dir() -> str:
@@ -119,14 +138,16 @@ def count_dn(
     inside: BoolArray | None = None,
     valid: ValidArray | None = None,
     quality: Quality | None = None,
+    compiled: bool | None = None,
 ) -> Tallies:
     """Add the DNs of 2-D integer ``data`` to ``counts[way, dn - lo]`` (any number of ways; sum them).
 
     Pixels with the nodata DN are counted in its column whatever their quality class (the caller
     moves that column to nodata), so ``nodata_dn`` only decides that the quality mask spares them.
+    ``compiled``: numba or numpy (None: numpy only under ``HISTCALC_KERNEL=numpy``).
     """
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
-    if kernel_name() == "numpy":
+    if not (kernel_name() != "numpy" if compiled is None else compiled):
         return count_dn_numpy(data, counts, lo, sentinel, inside, valid, quality)
     from histcalc import _jit
 
@@ -163,6 +184,9 @@ def count_dn_numpy(
     quality: Quality | None,
 ) -> Tallies:
     """Reference for :func:`count_dn` (``nodata_dn`` below ``lo``: no nodata DN)."""
+    if inside is None and valid is None and quality is None:
+        _bincount_sliced(data.reshape(-1), counts[0], lo)
+        return Tallies(data.size)
     seen = np.ones(data.shape, dtype=bool) if inside is None else inside
     good = seen if valid is None else seen & valid.astype(bool)
     dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
@@ -170,6 +194,13 @@ def count_dn_numpy(
     kept = data[good & ~masked].astype(np.int64) - lo
     counts[0] += np.bincount(kept, minlength=counts.shape[1])
     return Tallies(int(seen.sum()), int((seen & ~good).sum()), int(masked.sum()))
+
+
+def _bincount_sliced(values: Array, counts: Counts, lo: int) -> None:
+    """bincount on 64 Ki px slices: its copy to intp then stays in cache (~2 x faster than whole blocks)."""
+    for start in range(0, values.size, 1 << 16):
+        part = values[start : start + (1 << 16)]
+        counts += np.bincount(part if lo == 0 else part.astype(np.int32) - lo, minlength=counts.size)
 
 
 # -- the per-(zone, DN) count -----------------------------------------------------------------------

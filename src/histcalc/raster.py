@@ -187,8 +187,10 @@ def _count_with(
     extent = _extent(geometry, zones)
     if zones is not None and extent is None:
         return counter.result()
+    windows = _bands(src, extent, spec.part, spec.parts)
+    counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
     with _quality_grid(src, spec, gdal) as quality:
-        for window in _bands(src, extent, spec.part, spec.parts):
+        for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
             layers = zones.layers(transform, shape) if zones is not None else []
@@ -254,6 +256,7 @@ class _Counter:
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
+        self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
 
     def add(
         self,
@@ -267,7 +270,7 @@ class _Counter:
         ``valid`` is a mask band as read (0 = masked) or a boolean array.
         """
         if self.integer:
-            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality)
+            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, self.compiled)
             self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
             self.masked_pixels += t.masked
             return
