@@ -159,6 +159,25 @@ def test_parcel_plot_draws_the_tables_medians(run: dict[str, Any], tmp_path: Pat
     plt.close(fig)
 
 
+def test_demo_over_a_zones_file_to_parquet_plots_the_same(run: dict[str, Any], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    parquet, png = tmp_path / "stats.parquet", tmp_path / "p.png"
+    args = ["demo", "--dir", str(run["data"]), "--size", str(SIZE), "--engine", "local", "--workers", "2", "-q"]
+    zones = ["--zones", str(run["data"] / "parcels.gpkg"), "--zone-id", "parcel_id"]
+    assert main([*args, *zones, "--zone-stats", str(parquet), "--plot-parcels", str(png)]) == 0
+    table = pq.read_table(parquet).to_pylist()
+    got = {(r["zone"], r["group"]): (r["pixels"], r["count"]) for r in table}
+    want = {(r["zone"], r["group"]): (int(r["pixels"]), int(r["count"])) for r in run["stats"]}
+    assert got == want
+    from_csv = plot_zone_medians(run["data"] / "parcel-stats.csv", tmp_path / "a.png", n=4)
+    from_parquet = plot_zone_medians(parquet, tmp_path / "b.png", n=4)
+    assert list(from_parquet) == list(from_csv) and len(from_csv) == 4
+    for zone, points in from_csv.items():  # Parquet keeps every float digit, the CSV 12 significant ones
+        assert [g for g, _ in from_parquet[zone]] == [g for g, _ in points]
+        np.testing.assert_allclose([v for _, v in from_parquet[zone]], [v for _, v in points], rtol=1e-11)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
