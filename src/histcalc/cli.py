@@ -306,7 +306,7 @@ def run_demo(args: Sequence[str]) -> int:
     if ns.plot_parcels and code != EXIT_NOTHING_COUNTED:
         from histcalc.zone_plot import plot_zone_medians
 
-        title = f"{ns.asset} median per date, parcels with the most valid pixels ({ns.mask_asset} mask)"
+        title = f"{ns.asset} median per {ns.group_by}, parcels with the most valid pixels ({ns.mask_asset} mask)"
         plot_zone_medians(ns.zone_stats, ns.plot_parcels, title=title)
         print(f"parcel plot: {ns.plot_parcels}")
     return code
