@@ -120,6 +120,10 @@ def test_zones_by_date_with_a_mask_equal_brute_force(engine: str, zones_file: Pa
         scene_list, BINS, engine=engine, spark=spark, workers=2, overrides=overrides, group_by="date", zones=zones
     )
     check(result, scene_list, {s.day.isoformat(): [s] for s in scene_list}, SCL_DROP)  # type: ignore[union-attr]
+    by_date = [result.zone_histogram("holed", s.day.isoformat()) for s in scene_list]  # type: ignore[union-attr]
+    np.testing.assert_array_equal(result.zone_histogram("holed").counts, sum(h.counts for h in by_date))
+    with pytest.raises(KeyError, match="no group"):
+        result.zone_histogram("holed", "2030-01-01")
 
 
 @pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])

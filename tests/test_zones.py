@@ -552,3 +552,11 @@ def test_parcels_are_deterministic_adjacent_fields_of_half_to_twenty_hectares(tm
         make_parcels(bounds, UTM31, 10, seed=9, path=tmp_path / "p.txt")
     different = parcel_geometries(bounds, 400, seed=10)
     assert not shapely.equals(different[0], zones.geometries[0])
+
+
+def test_parcels_that_cannot_fit_are_an_error_not_an_endless_loop() -> None:
+    from histcalc.errors import UsageError
+    from histcalc.parcels import parcel_geometries
+
+    with pytest.raises(UsageError, match="do not fit"):
+        parcel_geometries((0.0, 0.0, 2000.0, 2000.0), 500, 1)

@@ -68,7 +68,10 @@ def parcel_geometries(bounds: tuple[float, float, float, float], n: int, seed: i
     mean_field = HECTARE * math.sqrt(_FIELD_HA[0] * _FIELD_HA[1])
     side = math.sqrt(n * mean_field * 1.25)  # 1.25: roads and rounding leave room for some more fields
     fields: list[Any] = []
+    largest = min(bounds[2] - bounds[0], bounds[3] - bounds[1])
     while len(fields) < n:
+        if side > 1.2 * largest:  # the square already fills the bounds: more room cannot be had
+            raise UsageError(f"{n} fields of 0.5-20 ha do not fit in {largest / 1000:g} km x {largest / 1000:g} km")
         fields = _fields(bounds, side, n, rng)
         side *= 1.2
     centre = shapely.points(((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2))

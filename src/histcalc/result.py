@@ -162,15 +162,22 @@ class JobResult:
     """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
     zone_ids: list[str] = field(default_factory=list)
 
-    def zone_histogram(self, zone_id: str, group: str = "") -> Histogram:
-        """The histogram of zone ``zone_id`` (in ``group``; "" without grouping), zeros if it had no pixel."""
+    def zone_histogram(self, zone_id: str, group: str | None = None) -> Histogram:
+        """The histogram of zone ``zone_id`` in ``group``, or over all groups when None; zeros if it had no pixel."""
         from histcalc.zonal import zone_histogram
 
         try:
             position = self.zone_ids.index(zone_id)
         except ValueError:
             raise KeyError(f"no zone {zone_id!r} in this result") from None
-        table = self.zone_tables.get(group, ZoneTable.empty())
+        if group is None:
+            table = concat(list(self.zone_tables.values())).compacted()
+        elif group in self.zone_tables:
+            table = self.zone_tables[group]
+        elif group in self.groups or (not self.groups and group == ""):
+            table = ZoneTable.empty()  # a group in which no zone had a pixel
+        else:
+            raise KeyError(f"no group {group!r} in this result (groups: {', '.join(self.groups) or 'none'})")
         return zone_histogram(table, position, self.histogram.bins)
 
     def files_dict(self) -> dict[str, Any]:
