@@ -268,3 +268,15 @@ def test_auto_uses_numba_once_it_is_loaded(monkeypatch: pytest.MonkeyPatch) -> N
     assert kernel.use_compiled(1)
     monkeypatch.setenv("HISTCALC_KERNEL", "numpy")
     assert not kernel.use_compiled(10**12)
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+def test_counts_too_narrow_or_masks_of_another_shape_are_errors(name: str) -> None:
+    """The compiled kernels do not check bounds: the wrappers refuse what would write past the arrays."""
+    with kernel_env(name):
+        with pytest.raises(ValueError, match="cannot hold uint16"):
+            kernel.count_dn(np.zeros((2, 2), np.uint16), np.zeros((1, 256), np.int64), 0)
+        with pytest.raises(ValueError, match="cannot hold int8"):
+            kernel.count_dn(np.zeros((2, 2), np.int8), np.zeros((1, 256), np.int64), 0)
+        with pytest.raises(ValueError, match="one shape"):
+            kernel.count_dn(np.zeros((2, 2), np.uint8), np.zeros((1, 256), np.int64), 0, None, np.ones((2, 3), bool))

@@ -7,8 +7,8 @@ random inputs. ``HISTCALC_KERNEL=numpy`` selects the references (debugging, plat
 numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk), and the default
 (``auto``) counts per DN with numpy until a process has counted about three full tiles, then with
 numba: loading numba costs ~0.36 CPU s per process (import + cache load; ~1 s when it compiles)
-and saves ~0.7-0.9 ns per pixel over numpy's sliced bincount, so it pays only after ~400-500 Mpx
-(benchmarks/RESULTS.md). A seed-sized bbox job never loads it; a large archive job loads it once
+and saves ~1 ns per pixel over numpy's sliced bincount, so it pays only after ~350-400 Mpx
+(benchmarks/README.md, findings 1-2). A seed-sized bbox job never loads it; a large archive job loads it once
 per worker process. Zonal and float counts always use numba unless ``HISTCALC_KERNEL=numpy``.
 
 Classification of a pixel, the same in every kernel (``raster._Counter`` relies on it):
@@ -67,7 +67,12 @@ def use_compiled(task_pixels: int) -> bool:
     if name != "auto":
         return name == "numba"
     _numpy_pixels += task_pixels
-    return "histcalc._jit" in sys.modules or _numpy_pixels > AUTO_PIXELS
+    if "histcalc._jit" in sys.modules:
+        return True
+    if _numpy_pixels > AUTO_PIXELS:
+        log.debug("%d Mpx counted in this process: loading the numba kernels", _numpy_pixels // 1_000_000)
+        return True
+    return False
 
 
 def ensure_cache_dir() -> str:
@@ -146,6 +151,8 @@ def count_dn(
     moves that column to nodata), so ``nodata_dn`` only decides that the quality mask spares them.
     ``compiled``: numba or numpy (None: numpy only under ``HISTCALC_KERNEL=numpy``).
     """
+    _check_dn_columns(data, counts, lo)
+    _check_shapes(data, inside, valid, None if quality is None else quality.classes)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if not (kernel_name() != "numpy" if compiled is None else compiled):
         return count_dn_numpy(data, counts, lo, sentinel, inside, valid, quality)
@@ -156,6 +163,20 @@ def count_dn(
     for d, i, v, c in _flat_parts(data, inside, valid, q.classes):
         out += _jit.count_dn(d, counts, lo, sentinel, i, v, c, q.dropped, *_used(inside, valid, quality))
     return Tallies(int(out[0]), int(out[1]), int(out[2]))
+
+
+def _check_dn_columns(data: Array, counts: Counts, lo: int) -> None:
+    """Every DN of ``data``'s dtype has a column (the kernels write without bounds checks)."""
+    info = np.iinfo(data.dtype)
+    if lo > info.min or counts.shape[-1] < info.max - lo + 1:
+        raise ValueError(f"counts from DN {lo} with {counts.shape[-1]} columns cannot hold {data.dtype} data")
+
+
+def _check_shapes(*arrays: Array | None) -> None:
+    """The layers to count share one shape (the kernels read without bounds checks)."""
+    shapes = {a.shape for a in arrays if a is not None}
+    if len(shapes) > 1:
+        raise ValueError(f"arrays to count must share one shape, got {sorted(shapes)}")
 
 
 def _used(*masks: Any) -> tuple[bool, ...]:
@@ -221,6 +242,8 @@ def count_zonal(
     DN stays in its column as in :func:`count_dn`, so a label's pixels are its counts plus its
     tallies. Labels must lie in ``0 .. counts.shape[0] - 1``.
     """
+    _check_dn_columns(data, counts, lo)
+    _check_shapes(labels, data, valid, None if quality is None else quality.classes)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if kernel_name() == "numpy":
         return count_zonal_numpy(labels, data, counts, lo, sentinel, valid, quality)
@@ -312,6 +335,9 @@ def count_float(
 
     Nodata is NaN or the raw value ``nodata``; NaN ``nodata`` means NaN only.
     """
+    _check_shapes(data, inside, valid, None if quality is None else quality.classes)
+    if counts.size != edges.size - 1:
+        raise ValueError(f"{edges.size} edges need {edges.size - 1} counts, got {counts.size}")
     nd = math.nan if nodata is None else float(nodata)
     scale, offset = float(scale), float(offset)
     if kernel_name() == "numpy":
