@@ -60,6 +60,10 @@ def ensure_files(n: int) -> Path:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: getrusage would also count the parent's peak before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
