@@ -81,7 +81,7 @@ def parse_bbox(text: str) -> BBox:
     except ValueError as exc:
         raise InvalidBBox(f"--bbox needs four numbers W,S,E,N, got {text!r}") from exc
     try:
-        return validate_bbox((w, s, e, n))
+        return validate_bbox((w, s, e, n), "--bbox")
     except InvalidBBox as exc:
         raise InvalidBBox(f"{exc}{swapped_hint((w, s, e, n))}") from exc
 
@@ -98,18 +98,18 @@ def swapped_hint(bbox: BBox) -> str:
     return f" (lon/lat swapped? --bbox is W,S,E,N, i.e. lon,lat,lon,lat: --bbox {s:g},{w:g},{n:g},{e:g})"
 
 
-def validate_bbox(bbox: BBox) -> BBox:
+def validate_bbox(bbox: BBox, name: str = "bbox") -> BBox:
     w, s, e, n = (float(v) for v in bbox)
     if not all(np.isfinite([w, s, e, n])):
-        raise InvalidBBox("--bbox values must be finite numbers")
+        raise InvalidBBox(f"{name} values must be finite numbers")
     if not (-180 <= w <= 180 and -180 <= e <= 180):
-        raise InvalidBBox(f"--bbox longitudes must lie in -180..180, got W={w:g} E={e:g}")
+        raise InvalidBBox(f"{name} longitudes must lie in -180..180, got W={w:g} E={e:g}")
     if not (-90 <= s <= 90 and -90 <= n <= 90):
-        raise InvalidBBox(f"--bbox latitudes must lie in -90..90, got S={s:g} N={n:g}")
+        raise InvalidBBox(f"{name} latitudes must lie in -90..90, got S={s:g} N={n:g}")
     if w >= e:
-        raise InvalidBBox(f"--bbox needs W < E (antimeridian boxes are not supported), got W={w:g} E={e:g}")
+        raise InvalidBBox(f"{name} needs W < E (antimeridian boxes are not supported), got W={w:g} E={e:g}")
     if s >= n:
-        raise InvalidBBox(f"--bbox needs S < N, got S={s:g} N={n:g}")
+        raise InvalidBBox(f"{name} needs S < N, got S={s:g} N={n:g}")
     return (w, s, e, n)
 
 

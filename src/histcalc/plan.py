@@ -160,7 +160,7 @@ def group_key(scene: Scene, group_by: str | None) -> str:
         return scene.tile or (match[1] if match else "unknown")
     if group_by == "item":
         return scene.id
-    raise UsageError(f"--group-by must be one of {', '.join(GROUP_BY)}, got {group_by!r}")
+    raise UsageError(f"group_by (--group-by) must be one of {', '.join(GROUP_BY)}, got {group_by!r}")
 
 
 def _mask_href(scene: Scene, asset: str | None) -> str | None:
@@ -178,7 +178,7 @@ def first_header(scenes: Sequence[Scene], band: int, gdal: Mapping[str, str]) ->
             return scene, inspect(scene.href, band, gdal)
         except RasterReadError as exc:
             log.warning("cannot read header of %s (%s); trying the next file", scene.href, exc)
-    raise RasterReadError("no selected file could be opened to learn its data type; give --range LO,HI")
+    raise RasterReadError("no selected file could be opened to learn its data type; give bins with a range (--range)")
 
 
 def default_bins(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> BinSpec:
