@@ -188,3 +188,32 @@ def test_zones_on_float_data_are_refused_up_front(zones_file: Path, tmp_path: Pa
     )
     with pytest.raises(UsageError, match="8- or 16-bit integer"):
         compute_histogram([Scene("f", str(path))], BinSpec.uniform(4, 0, 2), zones=load_zones(zones_file, "name"))
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_sixteen_bit_data_with_many_zones_counts_sparsely(engine: str, tmp_path: Path, request) -> None:
+    """uint16 DNs keep sparse (zone, DN) cells: 2,000 one-pixel zones must not cost 2,000 x 0.5 MB."""
+    import geopandas as gpd
+
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 60000, (H, W), dtype=np.uint16)
+    data[rng.random((H, W)) < 0.1] = 0
+    grid = Affine(PX, 0, X0, 0, -PX, Y0)
+    path = write_raster(tmp_path / "u16.tif", data, crs=CRS, transform=grid, nodata=0, scale=0.5, block=16)
+    cells = [(r, c) for r in range(H) for c in range(W)][:2000]
+    geoms = [box(c + 0.1, r + 0.1, c + 0.9, r + 0.9) for r, c in cells] + [box(3.25, 3.25, 30.25, 20.25)]
+    ids = [f"px{r}_{c}" for r, c in cells] + ["big"]
+    gpd.GeoDataFrame({"id": ids}, geometry=geoms, crs=CRS).to_file(tmp_path / "z.gpkg", driver="GPKG")
+    bins = BinSpec.uniform(40, 0, 30000)
+    result = compute_histogram([Scene("u16", str(path))], bins, engine=engine, spark=spark,
+                               zones=load_zones(tmp_path / "z.gpkg", "id"))  # fmt: skip
+    for zone_id, geometry in [("px0_7", geoms[7]), ("px12_3", geoms[12 * W + 3]), ("big", geoms[-1])]:
+        rows, cols = np.mgrid[0:H, 0:W]
+        inside = shapely.contains_xy(geometry, X0 + (cols + 0.5) * PX, Y0 - (rows + 0.5) * PX)
+        values = data[inside & (data != 0)].astype(np.float64) * 0.5
+        got = result.zone_histogram(zone_id)
+        np.testing.assert_array_equal(got.counts, np.histogram(values, bins.array)[0], err_msg=zone_id)
+        assert got.nodata == int((inside & (data == 0)).sum()) and got.pixels == int(inside.sum())
+        if values.size:
+            assert got.moments.mean == pytest.approx(values.mean()) and got.vmax == values.max()

@@ -69,22 +69,35 @@ class ZoneTable:
         physical value.
         """
         rows, dns = np.nonzero(counts[1:])
-        c = counts[1:][rows, dns]
+        return cls.from_cells(zone_index, rows, dns, counts[1:][rows, dns], tallies, dn_slots, dn_values, nbins)
+
+    @classmethod
+    def from_cells(
+        cls,
+        zone_index: I64,
+        rows: I64,
+        dns: I64,
+        c: I64,
+        tallies: I64,
+        dn_slots: I64,
+        dn_values: F64,
+        nbins: int,
+    ) -> ZoneTable:
+        """One task's table from unique cells ``(row, DN column, count)`` (row ``k`` is zone ``zone_index[k]``)."""
+        n = len(zone_index)
         is_nodata = dn_slots[dns] < 0
-        nodata = tallies[1:, 0] + _isum(rows[is_nodata], c[is_nodata], len(zone_index))
+        nodata = tallies[1:, 0] + _isum(rows[is_nodata], c[is_nodata], n)
         rows, dns, c = rows[~is_nodata], dns[~is_nodata], c[~is_nodata]
-        seen = np.flatnonzero((counts[1:].sum(axis=1) > 0) | (tallies[1:].sum(axis=1) > 0))
-        inside = (dn_slots[dns] >= 1) & (dn_slots[dns] <= nbins)
+        seen = np.flatnonzero((np.bincount(rows, minlength=n) > 0) | (nodata > 0) | (tallies[1:, 1] > 0))
+        slots = dn_slots[dns]
+        inside = (slots >= 1) & (slots <= nbins)
         table = cls(
-            zone_index[rows],
-            dn_slots[dns],
-            c,
-            zone_index,
-            nodata,
-            tallies[1:, 1].copy(),
-            *_moments(rows, dn_values[dns], c, inside, len(zone_index)),
-        )
-        return table.only_zones(seen).compacted()
+            zone_index[rows], slots, c, zone_index, nodata, tallies[1:, 1].copy(),
+            *_moments(rows, dn_values[dns], c, inside, n),
+        ).only_zones(seen)  # fmt: skip
+        if _one_slot_per_dn(dn_slots):
+            return table  # cells already unique by (zone, slot), zones sorted: nothing to add up
+        return table.compacted()
 
     def only_zones(self, rows: I64) -> ZoneTable:
         """This table's zone rows ``rows`` (positions in ``self.zone``), cells unchanged."""
@@ -119,6 +132,12 @@ class ZoneTable:
             self.cell_zone[first], self.cell_slot[first], counts, zone,
             _isum(zinv, self.nodata, nz), _isum(zinv, self.masked, nz), n, mean, m2, vmin, vmax,
         )  # fmt: skip
+
+
+def _one_slot_per_dn(dn_slots: I64) -> bool:
+    """True when no two DNs share a slot (per-DN bins): a task's cells are then unique by (zone, slot)."""
+    used = dn_slots[dn_slots >= 0]
+    return len(np.unique(used)) == len(used)
 
 
 def concat(tables: Sequence[ZoneTable]) -> ZoneTable:

@@ -22,6 +22,7 @@ from histcalc.zonal import ZoneTable, dn_slots_and_values
 from histcalc.zones import ZoneSubset
 
 BoolArray = npt.NDArray[np.bool_]
+_DENSE_MAX_DNS = 4096
 
 
 class ZoneCounter:
@@ -29,7 +30,12 @@ class ZoneCounter:
 
     def __init__(self, subset: ZoneSubset, lo: int, n_dn: int, nodata_dn: int | None, all_touched: bool) -> None:
         self.subset, self.lo, self.nodata_dn, self.all_touched = subset, lo, nodata_dn, all_touched
-        self.counts = np.zeros((len(subset) + 1, n_dn), dtype=np.int64)
+        self.n_dn = n_dn
+        # Dense [zones + 1, DN] counts for 8-bit data (256 columns); 16-bit data (65,536 columns, 0.5 MB a
+        # zone) keeps sparse (zone, DN) cells instead, counted in numpy.
+        self.wide = n_dn > _DENSE_MAX_DNS
+        self.counts = np.zeros((len(subset) + 1, 0 if self.wide else n_dn), dtype=np.int64)
+        self.cells: list[npt.NDArray[np.int64]] = []
         self.tallies = np.zeros((len(subset) + 1, 2), dtype=np.int64)
         self.labelled = 0
 
@@ -56,16 +62,54 @@ class ZoneCounter:
         union = np.zeros(data.shape, dtype=bool)
         for layer in layers:
             labels = layer if inside is None else np.where(inside, layer, 0).astype(np.int32)
-            self.tallies += kernel.count_zonal(labels, data, self.counts, self.lo, self.nodata_dn, valid, quality)
+            if self.wide:
+                self._add_sparse(labels, data, valid, quality)
+            else:
+                self.tallies += kernel.count_zonal(labels, data, self.counts, self.lo, self.nodata_dn, valid, quality)
             in_zone = labels != 0
             self.labelled += int(np.count_nonzero(in_zone))
             union |= in_zone
         return union
 
+    def _add_sparse(
+        self,
+        labels: npt.NDArray[np.int32],
+        data: npt.NDArray[Any],
+        valid: npt.NDArray[Any] | None,
+        quality: kernel.Quality | None,
+    ) -> None:
+        """(zone, DN) cells of one layer as sorted unique keys with counts (the kernel's rule, in numpy)."""
+        good = np.ones(data.shape, dtype=bool) if valid is None else valid.astype(bool)
+        dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
+        nodata_dn = self.lo - 1 if self.nodata_dn is None else self.nodata_dn
+        masked = good & dropped & (data != nodata_dn)
+        kept = good & ~masked & (labels != 0)
+        keys = labels[kept].astype(np.int64) * self.n_dn + (data[kept].astype(np.int64) - self.lo)
+        unique, counts = np.unique(keys, return_counts=True)
+        self.cells.append(np.stack([unique, counts.astype(np.int64)]))
+        size = len(self.tallies)
+        self.tallies[:, 0] += np.bincount(labels[~good].ravel(), minlength=size)
+        self.tallies[:, 1] += np.bincount(labels[masked].ravel(), minlength=size)
+
     def table(self, bins: BinSpec, scale: float, offset: float) -> ZoneTable:
         """The task's per-zone table, after checking that it accounts for every labelled pixel."""
-        counted = int(self.counts[1:].sum() + self.tallies[1:].sum())
+        slots, values = dn_slots_and_values(self.lo, self.n_dn, self.nodata_dn, scale, offset, bins)
+        if not self.wide:
+            rows, dns = np.nonzero(self.counts[1:])
+            c = self.counts[1:][rows, dns]
+        else:
+            rows, dns, c = self._sparse_cells()
+        counted = int(c.sum() + self.tallies[1:].sum())
         if counted != self.labelled:
             raise AccountingError(f"zones counted {counted} pixels but {self.labelled} were labelled")
-        slots, values = dn_slots_and_values(self.lo, self.counts.shape[1], self.nodata_dn, scale, offset, bins)
-        return ZoneTable.from_dn_counts(self.subset.indices, self.counts, self.tallies, slots, values, bins.count)
+        return ZoneTable.from_cells(self.subset.indices, rows, dns, c, self.tallies, slots, values, bins.count)
+
+    def _sparse_cells(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The sparse cells summed over windows and layers: zone row (0-based), DN column, count."""
+        if not self.cells:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        stacked = np.concatenate(self.cells, axis=1)
+        keys, inverse = np.unique(stacked[0], return_inverse=True)
+        counts = np.bincount(inverse, weights=stacked[1]).astype(np.int64)
+        return keys // self.n_dn - 1, keys % self.n_dn, counts
