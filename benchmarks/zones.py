@@ -334,7 +334,7 @@ def _checks(runs: list[dict[str, Any]]) -> list[str]:
 def _targets(
     med: dict[str, float], cpu: dict[str, float], runs: list[dict[str, Any]], n: int, d: int
 ) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
 
     def ratio(name: str, num: str, den: str, limit: float, higher_is_better: bool = False) -> None:
         if num not in med or den not in med:
@@ -364,8 +364,8 @@ def _targets(
             100,
             True,
         )
-    peaks = [
-        (r["key"], r.get(k))
+    peaks: list[tuple[str, float]] = [
+        (r["key"], float(r[k]))
         for r in runs
         if r["case"]["method"] == "zonal" and not r["case"]["label_budget_mib"]
         for k in ("driver_peak_mb", "worker_peak_mb")
