@@ -242,3 +242,20 @@ def test_unknown_spark_master_is_one_clear_line(demo: Path) -> None:
         last.startswith("histcalc: error: cannot start Spark (master nosuch://127.0.0.1:1)")
         and "Traceback" not in proc.stderr
     )
+
+
+def test_py4j_retry_chatter_stays_out_of_the_users_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """py4j logs a retried send at INFO on the root logger with a traceback; a user must not see it."""
+    import logging
+
+    import py4j.java_gateway
+
+    from histcalc.cli import configure_logging
+
+    configure_logging(0)
+    root = logging.getLogger()
+    for level, text in ((logging.INFO, "Exception while sending command."), (logging.WARNING, "py4j warning")):
+        root.handle(logging.LogRecord("root", level, py4j.java_gateway.__file__, 1, text, None, None))
+    logging.getLogger("histcalc").info("ours")
+    err = capsys.readouterr().err
+    assert "Exception while sending command" not in err and "py4j warning" in err and "ours" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -467,10 +468,16 @@ def configure_logging(level: int) -> None:
     chosen = logging.INFO if level == 0 else (logging.DEBUG if level > 0 else logging.WARNING)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_not_py4j_chatter)
     logging.basicConfig(level=chosen, handlers=[handler], force=True)
     for noisy in ("py4j", "pyspark", "rasterio"):
         logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
     logging.getLogger("urllib3").setLevel(logging.DEBUG if level > 1 else logging.ERROR)  # retries: we say it
+
+
+def _not_py4j_chatter(record: logging.LogRecord) -> bool:
+    """py4j logs a retried send on a stale gateway connection at INFO on the *root* logger, with a traceback."""
+    return record.levelno >= logging.WARNING or f"{os.sep}py4j{os.sep}" not in record.pathname
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
