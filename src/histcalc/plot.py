@@ -24,7 +24,7 @@ _GREEN = "#4c8c4a"
 
 def check_plot_path(path: str | Path) -> None:
     """Fail before any work when matplotlib is missing or ``path``'s suffix is no image type it writes."""
-    _pyplot()
+    pyplot()
     from matplotlib.backend_bases import FigureCanvasBase
 
     kinds = FigureCanvasBase.get_supported_filetypes()
@@ -35,7 +35,7 @@ def check_plot_path(path: str | Path) -> None:
 
 def plot_result(doc: dict[str, Any], path: str | Path) -> None:
     """Write :func:`figure` of ``doc`` to ``path`` (the image type from its suffix)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = figure(doc)
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def plot_result(doc: dict[str, Any], path: str | Path) -> None:
 
 def figure(doc: dict[str, Any]) -> Any:
     """The histogram; with groups, also each group's median and 25-75 / 2-98 percentile bands."""
-    plt = _pyplot()
+    plt = pyplot()
     total = Histogram.from_dict(doc)
     groups = [(g["group"], _group_histogram(doc, g)) for g in doc.get("groups") or []]
     fig, axes = plt.subplots(2 if groups else 1, 1, figsize=(9, 7 if groups else 4.5), squeeze=False)
@@ -156,7 +156,8 @@ def _groups_panel(ax: Any, groups: list[tuple[str, Histogram]], label: str) -> N
     ax.legend(loc="best", fontsize=8)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display), or MissingDependency."""
     try:
         import matplotlib
 

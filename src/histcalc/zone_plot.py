@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from histcalc.errors import MissingDependency, OutputError, UsageError
+from histcalc.errors import OutputError, UsageError
+from histcalc.plot import pyplot
 
 ALL = "all"
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -59,7 +60,7 @@ def busiest_zones(rows: Sequence[dict[str, Any]], n: int) -> list[str]:
 
 def figure(series: dict[str, list[tuple[str, float]]], title: str) -> Any:
     """One line per zone: its median per group; x is the date when groups are dates."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     for zone, points in series.items():
         xs = [_x(group) for group, _ in points]
@@ -86,7 +87,7 @@ def plot_zone_medians(
     if not chosen:
         raise UsageError(f"{stats_path}: no zone counted a pixel, nothing to plot")
     series = medians(rows, chosen)
-    plt = _pyplot()
+    plt = pyplot()
     fig = figure(series, title or f"median per group of {len(chosen)} zones ({Path(stats_path).name})")
     try:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -96,17 +97,6 @@ def plot_zone_medians(
     finally:
         plt.close(fig)
     return series
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependency("plots need matplotlib: pip install 'histcalc[plot]'") from exc
-    return plt
 
 
 def _number(cell: Any) -> float:
