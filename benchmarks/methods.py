@@ -318,6 +318,8 @@ def kernels(files: Sequence[str], workers: int, bbox: Sequence[float] | None) ->
 
 def _count_candidates(band: np.ndarray, band_rows: int, kernel: Any) -> dict[str, Callable[[], Any]]:
     """Ways of counting one decoded band: the numpy methods histcalc used before, and histcalc.kernel's."""
+    from histcalc import kernel_float
+
     flat, width = band.ravel(), band.shape[1]
 
     def bincount_by(n: int) -> Callable[[], Any]:
@@ -352,7 +354,7 @@ def _count_candidates(band: np.ndarray, band_rows: int, kernel: Any) -> dict[str
     def floats(name: str) -> Callable[[], Any]:
         def run() -> Any:
             os.environ["HISTCALC_KERNEL"] = name
-            return kernel.count_float(physical, edges, np.zeros(256, np.int64), nodata=np.nan)
+            return kernel_float.count_float(physical, edges, np.zeros(256, np.int64), nodata=np.nan)
 
         return run
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from histcalc import kernel
+from histcalc import kernel, kernel_float
 from histcalc.errors import UsageError
 
 DN_DTYPES = [np.uint8, np.int8, np.uint16, np.int16]
@@ -177,7 +177,7 @@ EDGE_SETS = [
 
 def float_run(block: dict[str, Any], edges: np.ndarray, scale: float, offset: float) -> tuple[Any, Any]:
     counts = np.zeros(edges.size - 1, dtype=np.int64)
-    t = kernel.count_float(
+    t = kernel_float.count_float(
         block["data"], edges, counts, scale, offset, block["nodata"], block["inside"], block["valid"], block["quality"]
     )
     return counts.tolist(), t
@@ -208,7 +208,7 @@ def test_float_counts_equal_np_histogram_at_edge_values(name: str, edges: np.nda
     expected, _ = np.histogram(values, bins=edges)
     counts = np.zeros(edges.size - 1, dtype=np.int64)
     with kernel_env(name):
-        t = kernel.count_float(values.reshape(2, -1), edges, counts)
+        t = kernel_float.count_float(values.reshape(2, -1), edges, counts)
     assert counts.tolist() == expected.tolist()
     assert (t.below, t.above) == (int((values < edges[0]).sum()), int((values > edges[-1]).sum()))
     assert t.n == expected.sum() and t.vmin == edges[0] and t.vmax == edges[-1]
@@ -218,7 +218,7 @@ def test_float_kernel_moments_of_constant_values_are_exact() -> None:
     """Sums shifted by the first value: no cancellation far from zero (numpy's mean is off by an ulp here)."""
     values = np.full((3, 50), 0.1 + 1e6)
     with kernel_env("numba"):
-        t = kernel.count_float(values, np.array([0.0, 2e6]), np.zeros(1, np.int64))
+        t = kernel_float.count_float(values, np.array([0.0, 2e6]), np.zeros(1, np.int64))
     assert (t.n, t.mean, t.m2) == (150, 0.1 + 1e6, 0.0)
 
 

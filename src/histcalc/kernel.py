@@ -20,7 +20,6 @@ nodata (DN kernels leave it in its DN column, the caller moves it); quality clas
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -116,6 +115,11 @@ class Quality:
         return cls(flags, np.array([False, True]))
 
     @classmethod
+    def keep_all(cls) -> Quality:
+        """No quality layer: the kernels' stand-in that drops nothing."""
+        return cls(_NO_CLASSES, _NO_LUT)
+
+    @classmethod
     def of_clear(cls, clear: BoolArray) -> Quality:
         """A boolean layer, True where a pixel is clear (kept)."""
         return cls(clear.view(np.uint8), np.array([True, False]))
@@ -152,16 +156,16 @@ def count_dn(
     ``compiled``: numba or numpy (None: numpy only under ``HISTCALC_KERNEL=numpy``).
     """
     _check_dn_columns(data, counts, lo)
-    _check_shapes(data, inside, valid, None if quality is None else quality.classes)
+    check_shapes(data, inside, valid, None if quality is None else quality.classes)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if not (kernel_name() != "numpy" if compiled is None else compiled):
         return count_dn_numpy(data, counts, lo, sentinel, inside, valid, quality)
     from histcalc import _jit
 
-    q = quality or Quality(_NO_CLASSES, _NO_LUT)
+    q = quality or Quality.keep_all()
     out = np.zeros(3, dtype=np.int64)
-    for d, i, v, c in _flat_parts(data, inside, valid, q.classes):
-        out += _jit.count_dn(d, counts, lo, sentinel, i, v, c, q.dropped, *_used(inside, valid, quality))
+    for d, i, v, c in flat_parts(data, inside, valid, q.classes):
+        out += _jit.count_dn(d, counts, lo, sentinel, i, v, c, q.dropped, *used_flags(inside, valid, quality))
     return Tallies(int(out[0]), int(out[1]), int(out[2]))
 
 
@@ -172,18 +176,18 @@ def _check_dn_columns(data: Array, counts: Counts, lo: int) -> None:
         raise ValueError(f"counts from DN {lo} with {counts.shape[-1]} columns cannot hold {data.dtype} data")
 
 
-def _check_shapes(*arrays: Array | None) -> None:
+def check_shapes(*arrays: Array | None) -> None:
     """The layers to count share one shape (the kernels read without bounds checks)."""
     shapes = {a.shape for a in arrays if a is not None}
     if len(shapes) > 1:
         raise ValueError(f"arrays to count must share one shape, got {sorted(shapes)}")
 
 
-def _used(*masks: Any) -> tuple[bool, ...]:
+def used_flags(*masks: Any) -> tuple[bool, ...]:
     return tuple(m is not None for m in masks)
 
 
-def _flat_parts(*arrays: Array | None) -> list[tuple[Array, ...]]:
+def flat_parts(*arrays: Array | None) -> list[tuple[Array, ...]]:
     """1-D views of same-shaped 2-D arrays for the kernels: whole when all are C-contiguous, else per row.
 
     None stands for an unused mask (an empty bool placeholder); 1-D arrays are placeholders already.
@@ -243,16 +247,16 @@ def count_zonal(
     tallies. Labels must lie in ``0 .. counts.shape[0] - 1``.
     """
     _check_dn_columns(data, counts, lo)
-    _check_shapes(labels, data, valid, None if quality is None else quality.classes)
+    check_shapes(labels, data, valid, None if quality is None else quality.classes)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if kernel_name() == "numpy":
         return count_zonal_numpy(labels, data, counts, lo, sentinel, valid, quality)
     from histcalc import _jit
 
-    q = quality or Quality(_NO_CLASSES, _NO_LUT)
+    q = quality or Quality.keep_all()
     tallies = np.zeros((counts.shape[0], 2), dtype=np.int64)
-    for z, d, v, c in _flat_parts(labels, data, valid, q.classes):
-        if _jit.count_zonal(z, d, counts, tallies, lo, sentinel, v, c, q.dropped, *_used(valid, quality)):
+    for z, d, v, c in flat_parts(labels, data, valid, q.classes):
+        if _jit.count_zonal(z, d, counts, tallies, lo, sentinel, v, c, q.dropped, *used_flags(valid, quality)):
             raise ValueError(f"zone labels must lie in 0..{counts.shape[0] - 1}")
     return tallies
 
@@ -280,135 +284,6 @@ def count_zonal_numpy(
     tallies[:, 0] = np.bincount(labels[~good], minlength=zones)
     tallies[:, 1] = np.bincount(labels[masked], minlength=zones)
     return tallies
-
-
-# -- the float count into bins ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FloatTallies:
-    """One float call: tallies, and the count, mean, sum of squared deviations (m2), min and max of the
-    counted (in-range) values."""
-
-    pixels: int = 0
-    nodata: int = 0
-    masked: int = 0
-    below: int = 0
-    above: int = 0
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-    vmin: float = math.inf
-    vmax: float = -math.inf
-
-    def __add__(self, other: FloatTallies) -> FloatTallies:
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        mean = self.mean + delta * other.n / n if n else 0.0
-        m2 = self.m2 + other.m2 + (delta * delta * self.n * other.n / n if n else 0.0)
-        return FloatTallies(
-            self.pixels + other.pixels,
-            self.nodata + other.nodata,
-            self.masked + other.masked,
-            self.below + other.below,
-            self.above + other.above,
-            n,
-            mean,
-            m2,
-            min(self.vmin, other.vmin),
-            max(self.vmax, other.vmax),
-        )
-
-
-def count_float(
-    data: Array,
-    edges: npt.NDArray[np.float64],
-    counts: Counts,
-    scale: float = 1.0,
-    offset: float = 0.0,
-    nodata: float | None = None,
-    inside: BoolArray | None = None,
-    valid: ValidArray | None = None,
-    quality: Quality | None = None,
-) -> FloatTallies:
-    """Add ``data * scale + offset`` to ``counts`` on ``edges`` (numpy's convention: last bin closed).
-
-    Nodata is NaN or the raw value ``nodata``; NaN ``nodata`` means NaN only.
-    """
-    _check_shapes(data, inside, valid, None if quality is None else quality.classes)
-    if counts.size != edges.size - 1:
-        raise ValueError(f"{edges.size} edges need {edges.size - 1} counts, got {counts.size}")
-    nd = math.nan if nodata is None else float(nodata)
-    scale, offset = float(scale), float(offset)
-    if kernel_name() == "numpy":
-        return count_float_numpy(data, edges, counts, scale, offset, nd, inside, valid, quality)
-    from histcalc import _jit
-
-    q = quality or Quality(_NO_CLASSES, _NO_LUT)
-    total, uniform, used = FloatTallies(), _uniform(edges), _used(inside, valid, quality)
-    for d, i, v, c in _flat_parts(data, inside, valid, q.classes):
-        ints, floats = _jit.count_float(d, edges, counts, scale, offset, nd, uniform, i, v, c, q.dropped, *used)
-        total += _float_tallies(ints, floats)
-    return total
-
-
-def _float_tallies(ints: Counts, floats: npt.NDArray[np.float64]) -> FloatTallies:
-    """Tallies from the kernel's sums ``s1 = sum(v - shift)``, ``s2 = sum((v - shift)**2)``.
-
-    The kernel shifts by the first counted value, so the variance does not cancel catastrophically
-    when values sit far from zero (and is exactly 0 for constant values).
-    """
-    pixels, nodata, masked, below, above, n = (int(x) for x in ints)
-    shift, s1, s2, vmin, vmax = (float(x) for x in floats)
-    mean, m2 = (shift + s1 / n, max(0.0, s2 - s1 * s1 / n)) if n else (0.0, 0.0)
-    return FloatTallies(pixels, nodata, masked, below, above, n, mean, m2, vmin, vmax)
-
-
-def _uniform(edges: npt.NDArray[np.float64]) -> bool:
-    """Equal-width edges (up to rounding), where a first guess of the bin is at most one off."""
-    widths = np.diff(edges)
-    return bool(np.all(np.abs(widths - widths.mean()) <= 1e-9 * abs(widths.mean())))
-
-
-def count_float_numpy(
-    data: Array,
-    edges: npt.NDArray[np.float64],
-    counts: Counts,
-    scale: float,
-    offset: float,
-    nodata: float,
-    inside: BoolArray | None,
-    valid: ValidArray | None,
-    quality: Quality | None,
-) -> FloatTallies:
-    """Reference for :func:`count_float`."""
-    seen = np.ones(data.shape, dtype=bool) if inside is None else inside
-    good = seen if valid is None else seen & valid.astype(bool)
-    missing = np.isnan(data) if data.dtype.kind == "f" else np.zeros(data.shape, dtype=bool)
-    if not math.isnan(nodata):
-        missing |= data == nodata
-    dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
-    masked = good & ~missing & dropped
-    values = data[good & ~missing & ~dropped].astype(np.float64)
-    if scale != 1.0 or offset != 0.0:
-        values = values * scale + offset
-    hist, _ = np.histogram(values, bins=edges)
-    counts += hist
-    below, above = int((values < edges[0]).sum()), int((values > edges[-1]).sum())
-    kept = values[(values >= edges[0]) & (values <= edges[-1])]
-    mean = float(kept.mean()) if kept.size else 0.0
-    return FloatTallies(
-        pixels=int(seen.sum()),
-        nodata=int((seen & ~good).sum() + (good & missing).sum()),
-        masked=int(masked.sum()),
-        below=below,
-        above=above,
-        n=int(kept.size),
-        mean=mean,
-        m2=float(np.sum((kept - mean) ** 2)),
-        vmin=float(kept.min()) if kept.size else math.inf,
-        vmax=float(kept.max()) if kept.size else -math.inf,
-    )
 
 
 def warm_up() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import kernel
+from histcalc import kernel, kernel_float
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError, RasterReadError
@@ -252,7 +252,7 @@ class _Counter:
         self.nodata_dn = int(nodata) if nodata is not None and _is_dn(nodata, self.lo, size) else None
         self.edges = bins.array
         self.float_counts = np.zeros(bins.count, dtype=np.int64)
-        self.floats = kernel.FloatTallies()
+        self.floats = kernel_float.FloatTallies()
         self.nodata_pixels = 0
         self.masked_pixels = 0
         self.pixels = 0
@@ -274,7 +274,7 @@ class _Counter:
             self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
             self.masked_pixels += t.masked
             return
-        f = kernel.count_float(
+        f = kernel_float.count_float(
             data, self.edges, self.float_counts, self.scale, self.offset, self.nodata, inside, valid, quality
         )
         self.floats += f
