@@ -19,6 +19,7 @@ from histcalc.plan import (
     Overrides,
     check_zonal,
     default_bins,
+    first_header,
     plan_tasks,
     plan_zones,
     split_parts,
@@ -79,12 +80,13 @@ def compute_histogram(
         cores = spark_engine.parallelism(session)
     parts = 1 if zones is not None else split_parts(len(scenes), cores)
     tasks = plan_tasks(scenes, parts, overrides, group_by)
-    subsets = None
+    subsets, header = None, None
     if zones is not None:
-        check_zonal(scenes, overrides, settings)
+        header = first_header(scenes, overrides.band, settings)  # read once: the default bins use it too
+        check_zonal(header[1])
         tasks, subsets = plan_zones(tasks, zones, settings)
     job = JobSpec(
-        bins or default_bins(scenes, overrides, settings),
+        bins or default_bins(header or first_header(scenes, overrides.band, settings), overrides),
         aoi,
         overrides.band,
         parts,

@@ -181,12 +181,12 @@ def first_header(scenes: Sequence[Scene], band: int, gdal: Mapping[str, str]) ->
     raise RasterReadError("no selected file could be opened to learn its data type; give bins with a range (--range)")
 
 
-def default_bins(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> BinSpec:
-    """One bin per digital number of the first readable file's integer dtype, in physical units."""
+def default_bins(header: tuple[Scene, RasterInfo], overrides: Overrides) -> BinSpec:
+    """One bin per digital number of the integer dtype in ``header`` (from :func:`first_header`), in physical units."""
     from histcalc.bins import dn_limits
     from histcalc.errors import InvalidBins
 
-    scene, info = first_header(scenes, overrides.band, gdal)
+    scene, info = header
     scale = _first(overrides.scale, scene.scale, info.scale)
     offset = _first(overrides.offset, scene.offset, info.offset)
     try:
@@ -196,12 +196,11 @@ def default_bins(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[st
     return BinSpec.per_digital_number(info.dtype, scale or 1.0, offset or 0.0)
 
 
-def check_zonal(scenes: Sequence[Scene], overrides: Overrides, gdal: Mapping[str, str]) -> None:
+def check_zonal(info: RasterInfo) -> None:
     """Zonal counts go by digital number: the data must be 8- or 16-bit integers."""
     from histcalc.bins import dn_limits
     from histcalc.errors import InvalidBins
 
-    _, info = first_header(scenes, overrides.band, gdal)
     try:
         dn_limits(info.dtype)
     except InvalidBins as exc:
