@@ -118,7 +118,6 @@ class Extent:
 def aoi_extent(href: str, aoi: AOI | None, band: int = 1, gdal: Mapping[str, str] | None = None) -> Extent:
     """The pixels of ``href`` inside the AOI's window (the whole file without an AOI); reads no pixel."""
     from rasterio.features import bounds as geometry_bounds
-    from rasterio.windows import from_bounds
 
     with opened(href, gdal) as src:
         _check_band(src, band, href)
@@ -127,10 +126,8 @@ def aoi_extent(href: str, aoi: AOI | None, band: int = 1, gdal: Mapping[str, str
         geometry = _aoi_in_raster(src, aoi)
         if aoi is None or geometry is None:
             return Extent(full if aoi is None else 0, full, itemsize)
-        w = from_bounds(*geometry_bounds(geometry), transform=src.transform)
-        cols = min(src.width, math.ceil(w.col_off + w.width)) - max(0, math.floor(w.col_off))
-        rows = min(src.height, math.ceil(w.row_off + w.height)) - max(0, math.floor(w.row_off))
-        return Extent(max(0, cols) * max(0, rows), full, itemsize)
+        window = _pixel_window(src, geometry_bounds(geometry))
+        return Extent(0 if window is None else int(window.width * window.height), full, itemsize)
 
 
 def histogram_of(href: str, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | None = None) -> Histogram:
@@ -327,18 +324,11 @@ def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.uint8] | Non
 
 def _bands(src: Any, extent: BBox | None, part: int, parts: int) -> list[Any]:
     """Read windows of whole block rows over the window of ``extent`` (raster CRS); this task's share of them."""
-    from rasterio.windows import Window, from_bounds
+    from rasterio.windows import Window
 
-    full = Window(0, 0, src.width, src.height)
-    if extent is not None:
-        if extent[0] >= extent[2] or extent[1] >= extent[3]:
-            return []
-        w = from_bounds(*extent, transform=src.transform)
-        col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
-        col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
-        full = _intersect(full, Window(col0, row0, col1 - col0, row1 - row0))
-        if full is None:
-            return []
+    full = Window(0, 0, src.width, src.height) if extent is None else _pixel_window(src, extent)
+    if full is None:
+        return []
     block_h = src.block_shapes[0][0]
     rows_per_band = max(block_h, (_BAND_PIXELS // max(full.width, 1)) // block_h * block_h)
     first = (full.row_off // block_h) * block_h
@@ -349,6 +339,18 @@ def _bands(src: Any, extent: BBox | None, part: int, parts: int) -> list[Any]:
         bottom = min(start + rows_per_band, full.row_off + full.height)
         windows.append(Window(full.col_off, top, full.width, bottom - top))
     return windows[part::parts]
+
+
+def _pixel_window(src: Any, extent: BBox) -> Any:
+    """The whole pixels that ``extent`` (raster CRS) touches, clipped to the raster; None when it misses."""
+    from rasterio.windows import Window, from_bounds
+
+    if extent[0] >= extent[2] or extent[1] >= extent[3]:
+        return None
+    w = from_bounds(*extent, transform=src.transform)
+    col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
+    col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
+    return _intersect(Window(0, 0, src.width, src.height), Window(col0, row0, col1 - col0, row1 - row0))
 
 
 def _intersect(a: Any, b: Any) -> Any:
