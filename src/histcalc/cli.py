@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from histcalc.aoi import AOI, load_geojson, parse_bbox
 from histcalc.argv import join_number_args, parse_numbers
@@ -33,7 +34,11 @@ from histcalc.options import (
     unused_options,
 )
 from histcalc.output_checks import check_outputs, check_writable
+from histcalc.redact import redact
 from histcalc.scenes import TERRASCOPE_STAC_API, Query, is_stac_api
+
+if TYPE_CHECKING:
+    from histcalc.cli_auth import JobAuth
 
 __all__ = ["bins_from_args", "configure_logging", "job_parser", "main", "query_from_args"]
 
@@ -58,14 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except HistcalcError as exc:
-        print(f"histcalc: error: {exc}", file=sys.stderr)
+        print(f"histcalc: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("histcalc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, with the type to report it by
         log.debug("internal error", exc_info=True)
-        print(f"histcalc: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        print(
+            f"histcalc: internal error: {type(exc).__name__}: {redact(str(exc))} (run with -v for details)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 
@@ -76,6 +84,10 @@ def _dispatch(args: list[str]) -> int:
         return run_demo(args[1:], run_job)
     if args and args[0] == "plot":
         return run_plot(args[1:])
+    if args and args[0] in ("login", "logout"):
+        from histcalc.cli_auth import run_login, run_logout
+
+        return run_login(args[1:]) if args[0] == "login" else run_logout(args[1:])
     ns = job_parser().parse_args(args)
     configure_logging(ns.verbose - ns.quiet)
     return run_job(ns)
@@ -108,7 +120,14 @@ def run_plot(args: Sequence[str]) -> int:
 
 
 def run_job(ns: argparse.Namespace) -> int:
-    """Validate the flags once, then select, compute and report."""
+    """Validate the flags once, then select, compute and report (with the job's credentials, see cli_auth)."""
+    from histcalc.cli_auth import job_auth
+
+    with job_auth(ns) as auth:
+        return _run_job(ns, auth)
+
+
+def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
     from histcalc.compute import compute_histogram
     from histcalc.progress import reporter
     from histcalc.report import query_record, result_document, summary, write_csv, write_json, write_parquet
@@ -122,6 +141,7 @@ def run_job(ns: argparse.Namespace) -> int:
     check_outputs(ns)
     zones = zones_from_args(ns)
     scenes = find_scenes_with_hints(query)
+    auth.activate([s.href for s in scenes])  # a fresh token for remote files, kept fresh until the job ends
     overrides = resolve_mask_asset(scenes, overrides)
     ns.mask_asset = overrides.mask_asset  # the key as the catalog spells it, for the query record
     notes = unused_options(ns)
@@ -131,7 +151,7 @@ def run_job(ns: argparse.Namespace) -> int:
     if ns.dry_run:
         from histcalc.dryrun import report
 
-        print(report(scenes, aoi, bins, overrides, ns.engine, ns.workers))
+        print(redact(report(scenes, aoi, bins, overrides, ns.engine, ns.workers)))
         return 0
     quiet_spark_startup(ns.quiet > 0 and ns.engine == "spark")
     with reporter(sys.stderr, enabled=ns.quiet == 0) as progress:
@@ -162,7 +182,7 @@ def run_job(ns: argparse.Namespace) -> int:
         from histcalc.plot import plot_result
 
         plot_result(doc, ns.plot)
-    print(summary(result, percentiles))
+    print(redact(summary(result, percentiles)))
     if zones is not None:
         from histcalc.zone_report import summary_lines
 

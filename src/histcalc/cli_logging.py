@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from histcalc.redact import protect_handlers
+
 
 def configure_logging(level: int) -> None:
     chosen = logging.INFO if level == 0 else (logging.DEBUG if level > 0 else logging.WARNING)
@@ -14,6 +16,7 @@ def configure_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_not_py4j_chatter)
     logging.basicConfig(level=chosen, handlers=[handler], force=True)
+    protect_handlers()  # every handler's text goes through redact (credentials in URLs, tokens)
     for noisy in ("py4j", "pyspark", "rasterio"):
         logging.getLogger(noisy).setLevel(max(chosen, logging.WARNING))
     logging.getLogger("urllib3").setLevel(logging.DEBUG if level > 1 else logging.ERROR)  # retries: we say it

@@ -17,6 +17,7 @@ import numpy as np
 from histcalc import __version__
 from histcalc.errors import MissingDependency, OutputError
 from histcalc.histogram import DEFAULT_PERCENTILES, Histogram, clean_numbers
+from histcalc.redact import redact_data
 from histcalc.result import JobResult
 
 TIDY_COLUMNS = ("group", "kind", "bin_low", "bin_high", "bin_centre", "count")
@@ -71,7 +72,8 @@ def query_record(query: dict[str, Any], options: Mapping[str, Any]) -> dict[str,
         value = record.get(key)
         if isinstance(value, str):
             record[key] = _absolute(value)
-    return record
+    redacted: dict[str, Any] = redact_data(record)  # e.g. a --catalog URL with user:password@ or ?token=
+    return redacted
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,7 +143,8 @@ def _chart(h: Histogram) -> list[str]:
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> None:
-    write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    """The result as JSON; every string redacted (hrefs and errors of failed files, the query)."""
+    write_atomic(path, json.dumps(redact_data(doc), indent=1) + "\n")
 
 
 def tidy_rows(result: JobResult) -> Iterator[TidyRow]:
@@ -176,7 +179,7 @@ def write_parquet(result: JobResult, path: str | Path, doc: dict[str, Any] | Non
     table = pa.table(dict(zip(TIDY_COLUMNS, columns, strict=True)))
     if doc is not None:
         about = {k: doc.get(k) for k in ("histcalc_version", "variable", "query", "files", "engine")}
-        table = table.replace_schema_metadata({PARQUET_METADATA_KEY: json.dumps(about)})
+        table = table.replace_schema_metadata({PARQUET_METADATA_KEY: json.dumps(redact_data(about))})
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pystac
 
 from histcalc.errors import CatalogError
+from histcalc.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -193,16 +194,9 @@ def _first_line(text: str, limit: int = 200) -> str:
 class _RedactSecrets(logging.Filter):
     """pystac-client and urllib3 log request URLs and headers at DEBUG: hide credentials in them."""
 
-    _patterns = (
-        (re.compile(r"('(?:Authorization|X-Api-Key|Cookie)'\s*:\s*)'[^']*'", re.IGNORECASE), r"\1'***'"),
-        (re.compile(r"(://)[^/@\s:]+:[^/@\s]+@"), r"\1***@"),
-        (re.compile(r"([?&](?:[\w-]*token|[\w-]*key|sig|signature|x-amz-[\w-]+)=)[^&\s'\"]+", re.IGNORECASE), r"\1***"),
-    )
-
     def filter(self, record: logging.LogRecord) -> bool:
-        message = redacted = record.getMessage()
-        for pattern, replacement in self._patterns:
-            redacted = pattern.sub(replacement, redacted)
+        message = record.getMessage()
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
