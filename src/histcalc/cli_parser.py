@@ -19,6 +19,7 @@ EPILOG = """\
 subcommands:
   histcalc demo [options]          make the demo dataset (./demo-data) and run the seed's query on it
   histcalc plot RESULT.json [-o P] redraw the plot of a saved result
+  histcalc login / logout          store (or remove) a login for data served to authenticated users only
 
 examples:
   histcalc --start-date 2024-05-01 --end-date 2024-06-10 --bbox 4.91,51.16,5.24,51.27 -o ndvi.json
@@ -29,6 +30,8 @@ examples:
 exit codes:
   0 ok   2 bad input   3 catalog unreadable or unreachable   4 no scene matched   5 files failed
   6 engine failure   7 output not writable   8 no pixel counted   70 internal error   130 interrupted
+  9 login refused   10 login expired or revoked (histcalc login again)   11 login provider unreachable
+  12 data server refused the token (HTTP 401/403)
 """
 
 
@@ -137,6 +140,13 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         type=str.lower,
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
+    )
+    run.add_argument(
+        "--auth",
+        choices=("stored", "env", "none"),
+        type=str.lower,
+        help="credentials for remote files: the stored login (`histcalc login`; the default when there is one), "
+        "env (TERRASCOPE_USERNAME/TERRASCOPE_PASSWORD, nothing stored) or none",
     )
     run.add_argument(
         "--dry-run",

@@ -85,3 +85,33 @@ class OutputError(HistcalcError, OSError):
     """A result file could not be written."""
 
     exit_code = 7
+
+
+class AuthError(HistcalcError):
+    """Logging in, or reading with a login, failed (see the leaves: each has its own exit code)."""
+
+    exit_code = 9
+
+
+class LoginFailed(AuthError):
+    """The provider refused the username and password (wrong credentials, or a disabled account)."""
+
+    exit_code = 9
+
+
+class LoginExpired(AuthError):
+    """No stored login, or its refresh token expired or was revoked: ``histcalc login`` again."""
+
+    exit_code = 10
+
+
+class ProviderUnreachable(AuthError):
+    """The login provider cannot be reached, or does not answer like an OpenID Connect token endpoint."""
+
+    exit_code = 11
+
+
+class AccessDenied(AuthError):
+    """The data server refused the token (HTTP 401/403) before any pixel was read."""
+
+    exit_code = 12

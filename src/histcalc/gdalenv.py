@@ -45,6 +45,9 @@ _SECRET_MARKERS = (
     "COOKIE",
 )
 TOKEN_VARIABLE = "HISTCALC_HTTP_TOKEN"
+# Set by histcalc.cli_auth while a job runs: this header file is rewritten with fresh tokens, so tasks
+# must read it by path (on every request), never a copy of its contents made when the job started.
+REFRESHED_HEADER_FILE = "HISTCALC_REFRESHED_HEADER_FILE"
 # What rasterio.Env will not take as config options: handed to it as a session instead.
 _AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -84,7 +87,8 @@ def capture(environ: Mapping[str, str] | None = None, *, token: str | None = Non
     settings = dict(DEFAULTS)
     settings.update({k: v for k, v in source.items() if k.startswith(_PREFIXES) or k in _NAMES})
     settings.update(_s3_endpoint(source, settings))
-    settings.update(_http_headers(settings, token or source.get(TOKEN_VARIABLE)))
+    refreshed = source.get(REFRESHED_HEADER_FILE)
+    settings.update(_http_headers(settings, token or source.get(TOKEN_VARIABLE), refreshed))
     return settings
 
 
@@ -100,10 +104,19 @@ def _s3_endpoint(source: Mapping[str, str], settings: Mapping[str, str]) -> dict
     return found
 
 
-def _http_headers(settings: dict[str, str], token: str | None) -> dict[str, str]:
-    """Inline ``GDAL_HTTP_HEADERS`` from the driver's header file and/or a bearer token."""
+def _http_headers(settings: dict[str, str], token: str | None, refreshed: str | None = None) -> dict[str, str]:
+    """Inline ``GDAL_HTTP_HEADERS`` from the driver's header file and/or a bearer token.
+
+    A ``refreshed`` header file (kept fresh by a token refresher) stays a path, and is the only
+    source of the ``Authorization`` header: two would make the server choose.
+    """
     lines = [ln for ln in settings.get("GDAL_HTTP_HEADERS", "").splitlines() if ln.strip()]
     header_file = settings.get("GDAL_HTTP_HEADER_FILE")
+    if refreshed:
+        settings["GDAL_HTTP_HEADER_FILE"] = refreshed
+        lines = [ln for ln in lines if not ln.lower().startswith("authorization:")]
+        settings.pop("GDAL_HTTP_HEADERS", None)
+        return {"GDAL_HTTP_HEADERS": "\r\n".join(lines)} if lines else {}
     if header_file and Path(header_file).is_file():
         lines += [ln.strip() for ln in Path(header_file).read_text().splitlines() if ln.strip()]
         del settings["GDAL_HTTP_HEADER_FILE"]  # a driver-local path: executors get the contents instead

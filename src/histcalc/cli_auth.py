@@ -1,0 +1,189 @@
+"""``histcalc login`` / ``histcalc logout``, and the credentials a job reads remote files with.
+
+The password comes from ``TERRASCOPE_PASSWORD`` or a prompt that does not echo, never from the
+command line (it would sit in the shell history and in ``ps``). Only the refresh token is kept
+(see :mod:`histcalc.login_store`).
+
+A job's ``--auth``: ``stored`` (the login; the default when one exists), ``env`` (a password grant
+with ``TERRASCOPE_USERNAME``/``TERRASCOPE_PASSWORD`` for this job only, nothing stored) or ``none``.
+With credentials and remote hrefs, :func:`job_credentials` keeps a header file with a fresh token
+for the whole job and points GDAL at it (``GDAL_HTTP_HEADER_FILE``, its path only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+
+from histcalc import gdalenv, login_store
+from histcalc.cli_parser import Parser
+from histcalc.errors import AccessDenied, LoginExpired, UsageError
+from histcalc.oidc import RELOGIN, TERRASCOPE_CLIENT_ID, TERRASCOPE_TOKEN_URL, Provider, Tokens
+from histcalc.redact import register_secret
+from histcalc.token_refresh import HeaderFileRefresher
+
+log = logging.getLogger("histcalc")
+
+AUTH_MODES = ("stored", "env", "none")
+USERNAME_VARIABLE = "TERRASCOPE_USERNAME"
+PASSWORD_VARIABLE = "TERRASCOPE_PASSWORD"
+TOKEN_URL_VARIABLE = "HISTCALC_TOKEN_URL"  # --auth env against another provider than Terrascope
+CLIENT_ID_VARIABLE = "HISTCALC_CLIENT_ID"
+_PROBE_TIMEOUT = 15.0
+
+
+def run_login(args: Sequence[str]) -> int:
+    """``histcalc login``: password grant, then store the refresh token (0600)."""
+    from histcalc.cli_logging import configure_logging
+
+    p = Parser(prog="histcalc login", description="Log in to read data served to authenticated users only.")
+    p.add_argument("--username", help=f"user name (default: ${USERNAME_VARIABLE}, else asked)")
+    p.add_argument("--token-url", default=TERRASCOPE_TOKEN_URL, help="OpenID Connect token endpoint")
+    p.add_argument("--client-id", default=TERRASCOPE_CLIENT_ID, help="public client id (default public)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    ns = p.parse_args(args)
+    configure_logging(ns.verbose - ns.quiet)
+    _check_token_url(ns.token_url)
+    username = ns.username or os.environ.get(USERNAME_VARIABLE) or _ask("username: ", echo=True)
+    password = os.environ.get(PASSWORD_VARIABLE) or _ask("password: ", echo=False)
+    provider = Provider(ns.token_url, ns.client_id)
+    tokens = provider.password_grant(username, password)
+    if tokens.refresh_token is None:
+        raise LoginExpired(f"login provider {provider.where()} gave no refresh token: nothing to store")
+    path = login_store.save(login_store.StoredLogin(ns.token_url, ns.client_id, username, tokens.refresh_token))
+    print(f"histcalc: logged in as {username} at {provider.where()} (login stored in {path})")
+    return 0
+
+
+def run_logout(args: Sequence[str]) -> int:
+    """``histcalc logout``: remove the stored login."""
+    p = Parser(prog="histcalc logout", description="Remove the stored login.")
+    p.parse_args(args)
+    removed = login_store.remove()
+    print("histcalc: logged out" if removed else "histcalc: no stored login")
+    return 0
+
+
+def _ask(prompt: str, echo: bool) -> str:
+    if not sys.stdin.isatty():
+        what = USERNAME_VARIABLE if echo else PASSWORD_VARIABLE
+        raise UsageError(f"no terminal to ask on: set {what} (or pass --username)")
+    answer = input(prompt) if echo else getpass.getpass(prompt)
+    if not answer:
+        raise UsageError("an empty " + ("username" if echo else "password"))
+    return answer
+
+
+def _check_token_url(url: str) -> None:
+    if not url.startswith(("https://", "http://")):
+        raise UsageError(f"--token-url must be an http(s) URL, got {url!r}")
+
+
+def auth_mode(ns: argparse.Namespace) -> str:
+    """``--auth`` checked before any work: ``stored`` needs a login, ``env`` needs both variables."""
+    mode = getattr(ns, "auth", None) or ("stored" if login_store.login_path().is_file() else "none")
+    if mode == "stored" and login_store.load() is None:
+        raise LoginExpired(f"--auth stored: no stored login ({login_store.login_path()}): run `histcalc login`")
+    if mode == "env" and not (os.environ.get(USERNAME_VARIABLE) and os.environ.get(PASSWORD_VARIABLE)):
+        raise UsageError(f"--auth env needs {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} set")
+    return mode
+
+
+def needs_token(href: str) -> bool:
+    return href.startswith(("http://", "https://", "/vsicurl/http"))
+
+
+@contextlib.contextmanager
+def job_auth(ns: argparse.Namespace) -> Iterator[JobAuth]:
+    """``--auth`` checked now; credentials set up by ``activate`` once the hrefs are known, torn down at the end."""
+    mode = auth_mode(ns)
+    with contextlib.ExitStack() as stack:
+        yield JobAuth(mode, stack)
+
+
+class JobAuth:
+    """The job's credentials: ``activate(hrefs)`` starts the header-file refresher when remote hrefs need it."""
+
+    def __init__(self, mode: str, stack: contextlib.ExitStack) -> None:
+        self.mode = mode
+        self._stack = stack
+        self.refresher: HeaderFileRefresher | None = None
+
+    def activate(self, hrefs: Sequence[str]) -> HeaderFileRefresher | None:
+        remote = [h for h in hrefs if needs_token(h)]
+        if self.mode == "none" or not remote or self.refresher is not None:
+            return self.refresher
+        provider, tokens, on_rotate = _first_tokens(self.mode)
+        self.refresher = self._stack.enter_context(HeaderFileRefresher(provider, tokens, on_rotate))
+        self._stack.enter_context(_header_file_in_env(self.refresher))
+        log.info(
+            "reading %d remote file(s) with the %s login, token refreshed while the job runs", len(remote), self.mode
+        )
+        probe(remote[0], self.refresher)
+        return self.refresher
+
+
+def _first_tokens(mode: str) -> tuple[Provider, Tokens, Callable[[str], None] | None]:
+    if mode == "env":
+        provider = Provider(
+            os.environ.get(TOKEN_URL_VARIABLE, TERRASCOPE_TOKEN_URL),
+            os.environ.get(CLIENT_ID_VARIABLE, TERRASCOPE_CLIENT_ID),
+        )
+        password = os.environ.pop(PASSWORD_VARIABLE)  # not inherited by Spark's JVM and Python workers
+        tokens = provider.password_grant(os.environ[USERNAME_VARIABLE], password)
+        return provider, tokens, None
+    login = login_store.load()
+    if login is None:
+        raise LoginExpired(f"no stored login: {RELOGIN}")
+    tokens = login.provider().refresh_grant(login.refresh_token)
+
+    def store_rotated(refresh_token: str) -> None:
+        login_store.save(login_store.StoredLogin(login.token_url, login.client_id, login.username, refresh_token))
+
+    if tokens.refresh_token and tokens.refresh_token != login.refresh_token:
+        store_rotated(tokens.refresh_token)
+    return login.provider(), tokens, store_rotated
+
+
+@contextlib.contextmanager
+def _header_file_in_env(refresher: HeaderFileRefresher) -> Iterator[None]:
+    """While the job runs, every GDAL settings capture (driver checks, tasks) uses the live header file."""
+    saved = {k: os.environ.get(k) for k in ("GDAL_HTTP_HEADER_FILE", gdalenv.REFRESHED_HEADER_FILE)}
+    os.environ["GDAL_HTTP_HEADER_FILE"] = os.environ[gdalenv.REFRESHED_HEADER_FILE] = str(refresher.path)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def probe(href: str, refresher: HeaderFileRefresher) -> None:
+    """One 1-byte read of ``href`` with the token: a 401/403 is one line now, not every file failing later."""
+    url = href.removeprefix("/vsicurl/")
+    token = refresher.tokens.access_token
+    register_secret(token)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}", "Range": "bytes=0-0"})
+    try:
+        with urllib.request.urlopen(request, timeout=_PROBE_TIMEOUT):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            from histcalc.stac_api import safe_url
+
+            raise AccessDenied(
+                f"{safe_url(url)}: HTTP {exc.code} with the login's token "
+                f"(no access to this data, or a login for another provider: {RELOGIN} or check --auth)"
+            ) from None
+    except OSError:
+        return  # unreachable data: the job names every file that fails, as without a login
