@@ -107,9 +107,14 @@ http {{
             if ($http_authorization != "Bearer {self.token}") {{ return 401; }}
             alias {self.root}/;
         }}
+{self._extra_locations()}
     }}
 }}
 """
+
+    def _extra_locations(self) -> str:
+        """More ``location`` blocks for the server (subclasses: tests/servers/oidc.py)."""
+        return ""
 
     def log_mark(self) -> int:
         """A position in the access log; pass it to ``records`` to see only later requests."""

@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .nginx import NginxServer
 from ._proc import ManagedProcess, ServerStartError, find_executable, free_port, http_ok, remove_workdir, wait_until
 
 PORTAL_PSGI = Path("/usr/share/lemonldap-ng/portal/htdocs/index.psgi")
 TEMPLATES = Path("/usr/share/lemonldap-ng/portal/templates")
 CLIENT_ID = "public"
 USER, PASSWORD = "dwho", "dwho"  # LemonLDAP::NG's Demo backend: the password is the user name
+KEYCLOAK_TOKEN_PATH = "/auth/realms/terrascope/protocol/openid-connect/token"  # Terrascope's, as histcalc's default
 
 
 class LemonLdapServer:
@@ -159,3 +161,33 @@ def _rsa_keys(workdir: Path) -> tuple[str, str]:
     private = key.read_text()
     key.unlink()
     return private, public.stdout
+
+
+class GatedNginx(NginxServer):
+    """nginx serving ``root`` at ``/protected/`` to holders of a valid access token only.
+
+    Every request is checked with ``auth_request`` against the provider's userinfo endpoint (an
+    expired or unknown token: 401). ``/protected-slow/`` is the same, sending at ``slow_rate`` bytes/s
+    per connection, so a small job reads for as long as a test needs. The provider's token endpoint is
+    also served under Terrascope's Keycloak path (``token_url``), so histcalc's default path is used.
+    """
+
+    def __init__(self, root: Path, idp: LemonLdapServer, slow_rate: str = "2k") -> None:
+        super().__init__(root)
+        self.idp = idp
+        self.slow_rate = slow_rate
+        self.token_url = f"{self.url}{KEYCLOAK_TOKEN_PATH}"
+
+    def _extra_locations(self) -> str:
+        gate = "auth_request /_userinfo;"
+        return f"""
+        location = {KEYCLOAK_TOKEN_PATH} {{ proxy_pass {self.idp.token_url}; }}
+        location = /_userinfo {{
+            internal;
+            proxy_pass {self.idp.userinfo_url};
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+        location /protected/ {{ {gate} alias {self.root}/; }}
+        location /protected-slow/ {{ {gate} alias {self.root}/; limit_rate {self.slow_rate}; }}
+"""
