@@ -17,7 +17,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ def _catalog(tmp_path: Path, base: str, paths: list[Path]) -> Path:
     import pystac
 
     catalog = pystac.Catalog("gated", "files served to authenticated users only")
-    day = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    day = datetime(2024, 5, 1, tzinfo=UTC)
     square = {"type": "Polygon", "coordinates": [[[4, 51], [5, 51], [5, 52], [4, 52], [4, 51]]]}
     for i, p in enumerate(paths):
         item = pystac.Item(p.stem, square, [4, 51, 5, 52], day + timedelta(days=i), {})
@@ -305,8 +305,13 @@ def test_a_job_longer_than_three_token_lifetimes_reads_every_file_on_both_engine
     local_log = tmp_path / "local.log"
     with local_log.open("w") as log_fh:
         local = subprocess.Popen(
-            [sys.executable, "-m", "histcalc", *_job_args(catalog, local_out, "--engine", "local", "--workers", "2")]
-            + ["-vv"],
+            [
+                sys.executable,
+                "-m",
+                "histcalc",
+                *_job_args(catalog, local_out, "--engine", "local", "--workers", "2"),
+                "-vv",
+            ],
             stdout=log_fh,
             stderr=subprocess.STDOUT,
             env={**os.environ},

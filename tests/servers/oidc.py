@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .nginx import NginxServer
 from ._proc import ManagedProcess, ServerStartError, find_executable, free_port, http_ok, remove_workdir, wait_until
+from .nginx import NginxServer
 
 PORTAL_PSGI = Path("/usr/share/lemonldap-ng/portal/htdocs/index.psgi")
 TEMPLATES = Path("/usr/share/lemonldap-ng/portal/templates")
