@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from histcalc import gdalenv
 from histcalc.cli import main
 from histcalc.redact import forget_secrets, redact, register_secret
 from histcalc.token_refresh import write_header_file
+from histcalc.token_relay import TokenRelay, local_settings
 from tests.conftest import write_raster
 from tests.servers._proc import find_executable, free_port
 from tests.servers.oidc import CLIENT_ID, PASSWORD, PORTAL_PSGI, USER, GatedNginx, LemonLdapServer
@@ -87,6 +89,22 @@ def test_a_refreshed_header_file_travels_as_a_path_never_as_its_contents(tmp_pat
     assert "the-token" not in json.dumps(settings)
     # without the marker, a user's header file is still inlined (executors elsewhere cannot read it)
     assert "GDAL_HTTP_HEADER_FILE" not in gdalenv.capture({"GDAL_HTTP_HEADER_FILE": str(path)})
+
+
+def test_the_token_relay_answers_only_to_the_jobs_key() -> None:
+    with TokenRelay(lambda: ("the-access-token", 12.5)) as relay:
+        settings = relay.settings()
+        assert "the-access-token" not in json.dumps(settings)
+        assert relay.key not in gdalenv.describe(settings)  # hidden wherever settings are logged
+        wrong = urllib.request.Request(relay.url, headers={"Authorization": "Bearer not-the-key"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(wrong, timeout=5)
+        assert refused.value.code == 403
+        local = local_settings(settings)  # what an executor process does with them
+        assert set(local) == {"GDAL_HTTP_HEADER_FILE"}
+        header = Path(local["GDAL_HTTP_HEADER_FILE"])
+        assert header.read_text() == "Authorization: Bearer the-access-token\n"
+        assert stat.S_IMODE(header.stat().st_mode) == 0o600
 
 
 # ---------------------------------------------------------------- servers
@@ -332,6 +350,7 @@ def test_a_job_longer_than_three_token_lifetimes_reads_every_file_on_both_engine
     assert reads and all(r.status in (200, 206) for r in reads), {r.status for r in reads}
     refreshes = [r for r in gate.records(mark) if r.path.endswith("/openid-connect/token")]
     assert len(refreshes) >= 2 * 4  # each job: the first token and >= 3 refreshes (12 s apart)
+    assert "spark executors get fresh tokens from the driver" in spark_err  # the relay, not the driver's file
     secrets = [PASSWORD, stored]
     conf = "\n".join(f"{k}={v}" for k, v in spark.sparkContext.getConf().getAll())
     texts = {
@@ -341,6 +360,7 @@ def test_a_job_longer_than_three_token_lifetimes_reads_every_file_on_both_engine
         "local json": local_out.read_text(),
         "spark conf": conf,
     }
+    assert "HISTCALC_TOKEN_RELAY" not in conf
     for name, text in texts.items():
         assert "Bearer ey" not in text and "eyJ" not in text, name  # no access token
         for secret in secrets:
@@ -370,3 +390,43 @@ def test_without_refresh_the_same_job_fails_with_named_files(
     assert failed and doc["files"]["ok"] >= 1
     assert all("/protected-slow/f" in f["href"] and "401" in f["error"] for f in failed), failed
     assert token not in err and token not in out.read_text()
+
+
+@servers
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_executors_of_a_standalone_cluster_get_fresh_tokens_from_the_driver(
+    gate: GatedNginx,
+    rasters: list[Path],
+    config_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Executors in processes of their own (as on other hosts) read for longer than a token lives."""
+    from tests.support.spark_cluster import SparkStandaloneCluster, java_available
+
+    if not java_available():
+        pytest.skip("java not installed (scripts/ci/install-java.sh)")
+    files = rasters[:12]  # two executors, ~5 s a file: ~30 s of reads, longer than one 20 s token
+    catalog = _catalog(tmp_path, f"{gate.url}/protected-slow", files)
+    _login(gate, monkeypatch, capsys)
+    stored = json.loads((config_home / "histcalc" / "login.json").read_text())["refresh_token"]
+    out, log_path = tmp_path / "r.json", tmp_path / "job.log"
+    mark = gate.log_mark()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    with SparkStandaloneCluster(workers=2) as cluster, log_path.open("w") as log_fh:
+        args = _job_args(catalog, out, "--engine", "spark", "--master", cluster.master_url, "-vv")
+        job = subprocess.run(
+            [sys.executable, "-m", "histcalc", *args], stdout=log_fh, stderr=subprocess.STDOUT, env=env, timeout=300
+        )
+        executor_logs = "".join(p.read_text(errors="replace") for p in Path(cluster.root or ".").rglob("std*"))
+    log_text = log_path.read_text()
+    assert job.returncode == 0, log_text[-4000:]
+    doc = json.loads(out.read_text())
+    assert doc["files"]["failed"] == [] and doc["elapsed_s"] > TOKEN_SECONDS
+    np.testing.assert_array_equal(doc["counts"], _reference(files))
+    reads = [r for r in gate.records(mark) if r.path.startswith("/protected-slow/")]
+    assert reads and all(r.status in (200, 206) for r in reads), {r.status for r in reads}
+    for text in (log_text, out.read_text(), executor_logs):
+        assert PASSWORD not in text and stored not in text and "eyJ" not in text

@@ -167,6 +167,7 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
             progress=progress,
             group_by=ns.group_by,
             zones=zones,
+            gdal=auth.gdal_settings(ns.engine, ns.master),  # None without credentials: captured as before
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)

@@ -17,7 +17,9 @@ import contextlib
 import getpass
 import logging
 import os
+import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +30,7 @@ from histcalc.errors import AccessDenied, LoginExpired, UsageError
 from histcalc.oidc import RELOGIN, TERRASCOPE_CLIENT_ID, TERRASCOPE_TOKEN_URL, Provider, Tokens
 from histcalc.redact import register_secret
 from histcalc.token_refresh import HeaderFileRefresher
+from histcalc.token_relay import TokenRelay
 
 log = logging.getLogger("histcalc")
 
@@ -129,6 +132,40 @@ class JobAuth:
         )
         probe(remote[0], self.refresher)
         return self.refresher
+
+    def gdal_settings(self, engine: str, master: str | None) -> dict[str, str] | None:
+        """The job's GDAL settings when credentials are in use (None: compute captures its own).
+
+        The local engine's workers read the driver's header file by path. Spark executors may run on
+        other hosts: they get the address and key of a token relay on the driver instead (token_relay).
+        """
+        if self.refresher is None:
+            return None
+        settings = gdalenv.capture()
+        if engine != "spark":
+            return settings
+        bind, advertise = _relay_address(master)
+        relay = self._stack.enter_context(TokenRelay(self._current_token, bind, advertise))
+        settings.pop("GDAL_HTTP_HEADER_FILE", None)
+        log.info("spark executors get fresh tokens from the driver at %s", relay.url)
+        return {**settings, **relay.settings()}
+
+    def _current_token(self) -> tuple[str, float]:
+        assert self.refresher is not None  # only called once the relay runs, after activate
+        tokens = self.refresher.tokens
+        return tokens.access_token, max(0.0, tokens.expires_at() - time.monotonic())
+
+
+def _relay_address(master: str | None) -> tuple[str, str]:
+    """Where the relay listens and the name executors reach it by: loopback for a local master."""
+    from histcalc.engines.spark import under_spark_submit
+
+    local_ip = os.environ.get("SPARK_LOCAL_IP")
+    if local_ip:
+        return local_ip, local_ip
+    if (master or "").startswith("local") or (master is None and not under_spark_submit()):
+        return "127.0.0.1", "127.0.0.1"
+    return "0.0.0.0", socket.getfqdn()  # executors elsewhere reach it (key-protected)
 
 
 def _first_tokens(mode: str) -> tuple[Provider, Tokens, Callable[[str], None] | None]:

@@ -48,6 +48,7 @@ TOKEN_VARIABLE = "HISTCALC_HTTP_TOKEN"
 # Set by histcalc.cli_auth while a job runs: this header file is rewritten with fresh tokens, so tasks
 # must read it by path (on every request), never a copy of its contents made when the job started.
 REFRESHED_HEADER_FILE = "HISTCALC_REFRESHED_HEADER_FILE"
+RELAY_URL = "HISTCALC_TOKEN_RELAY_URL"  # histcalc.token_relay: where executors fetch fresh tokens
 # What rasterio.Env will not take as config options: handed to it as a session instead.
 _AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -130,6 +131,10 @@ def rasterio_env(settings: Mapping[str, str]) -> Any:
     """A ``rasterio.Env`` that applies ``settings``, S3 keys included, with no boto3 or os.environ needed."""
     import rasterio
 
+    if RELAY_URL in settings:  # a Spark executor: its own header file, fed by the driver's token relay
+        from histcalc.token_relay import local_settings
+
+        settings = local_settings(settings)
     options: dict[str, Any] = dict(settings)
     if "GDAL_CACHEMAX" in options:  # rasterio takes only an int (MB); GDAL itself reads "10%" and the like
         cache = str(options.pop("GDAL_CACHEMAX")).strip()
