@@ -149,16 +149,26 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def _catalog(tmp_path: Path, base: str, paths: list[Path]) -> Path:
-    """A static STAC catalog whose items' NDVI assets are ``base/<file>`` (served by nginx)."""
+def _items(base: str, paths: list[Path]) -> list[Any]:
+    """STAC items whose NDVI assets are ``base/<file>`` (served by nginx), one a day from 2024-05-01."""
     import pystac
 
-    catalog = pystac.Catalog("gated", "files served to authenticated users only")
     day = datetime(2024, 5, 1, tzinfo=UTC)
     square = {"type": "Polygon", "coordinates": [[[4, 51], [5, 51], [5, 52], [4, 52], [4, 51]]]}
+    items = []
     for i, p in enumerate(paths):
         item = pystac.Item(p.stem, square, [4, 51, 5, 52], day + timedelta(days=i), {})
         item.add_asset("NDVI", pystac.Asset(f"{base}/{p.name}", media_type=pystac.MediaType.GEOTIFF))
+        items.append(item)
+    return items
+
+
+def _catalog(tmp_path: Path, base: str, paths: list[Path]) -> Path:
+    """A static STAC catalog of :func:`_items`."""
+    import pystac
+
+    catalog = pystac.Catalog("gated", "files served to authenticated users only")
+    for item in _items(base, paths):
         catalog.add_item(item)
     root = tmp_path / "catalog"
     catalog.normalize_hrefs(str(root))
@@ -430,3 +440,38 @@ def test_executors_of_a_standalone_cluster_get_fresh_tokens_from_the_driver(
     assert reads and all(r.status in (200, 206) for r in reads), {r.status for r in reads}
     for text in (log_text, out.read_text(), executor_logs):
         assert PASSWORD not in text and stored not in text and "eyJ" not in text
+
+
+@servers
+def test_a_stac_api_that_wants_a_login_gets_the_token_after_its_401(
+    gate: GatedNginx,
+    idp: LemonLdapServer,
+    rasters: list[Path],
+    config_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.servers.stac import StacApiServer
+    from tests.servers.terrascope import stac_collection
+
+    if not any(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
+        pytest.skip("PostgreSQL not installed (scripts/ci/install-server-deps.sh)")
+    files = rasters[:3]
+    items = [
+        dict(item.to_dict(), collection="terrascope-s2-ndvi-v2") for item in _items(f"{gate.url}/protected", files)
+    ]
+    with StacApiServer([stac_collection()], items) as api, GatedNginx(files[0].parent, idp, upstream=api.url) as stac:
+        args = ["--catalog", stac.url, "--datetime", "2024-05-01/2024-05-31", "--bbox", "4.1,51.1,4.9,51.9"]
+        args += ["--bins", "256", "--range", "0,256", "--engine", "local", "--workers", "1"]
+        assert main([*args, "--auth", "none"]) == 3  # without a login: the catalog's 401, one line
+        assert "HTTP 401" in _one_error_line(capsys.readouterr().err)
+        # env credentials for a provider on another host name: the token is sent only once the API asks
+        monkeypatch.setenv("TERRASCOPE_USERNAME", USER)
+        monkeypatch.setenv("TERRASCOPE_PASSWORD", PASSWORD)
+        monkeypatch.setenv("HISTCALC_TOKEN_URL", gate.token_url.replace("127.0.0.1", "localhost"))
+        mark = stac.log_mark()
+        assert main([*args, "--auth", "env", "-o", str(tmp_path / "r.json")]) == 0
+        statuses = [r.status for r in stac.records(mark)]
+    assert statuses[0] == 401 and statuses[1:] and all(s == 200 for s in statuses[1:]), statuses
+    np.testing.assert_array_equal(json.loads((tmp_path / "r.json").read_text())["counts"], _reference(files))

@@ -140,7 +140,7 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
     zones = zones_from_args(ns)
-    scenes = find_scenes_with_hints(query)
+    scenes = auth.find_scenes(query, find_scenes_with_hints)  # with the login's token where the catalog wants it
     auth.activate([s.href for s in scenes])  # a fresh token for remote files, kept fresh until the job ends
     overrides = resolve_mask_asset(scenes, overrides)
     ns.mask_asset = overrides.mask_asset  # the key as the catalog spells it, for the query record

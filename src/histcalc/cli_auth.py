@@ -17,18 +17,21 @@ import contextlib
 import getpass
 import logging
 import os
+import re
 import socket
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from urllib.parse import urlsplit
 
 from histcalc import gdalenv, login_store
 from histcalc.cli_parser import Parser
-from histcalc.errors import AccessDenied, LoginExpired, UsageError
+from histcalc.errors import AccessDenied, CatalogError, LoginExpired, UsageError
 from histcalc.oidc import RELOGIN, TERRASCOPE_CLIENT_ID, TERRASCOPE_TOKEN_URL, Provider, Tokens
 from histcalc.redact import register_secret
+from histcalc.scenes import Query, Scene, is_stac_api
 from histcalc.token_refresh import HeaderFileRefresher
 from histcalc.token_relay import TokenRelay
 
@@ -119,12 +122,13 @@ class JobAuth:
         self.mode = mode
         self._stack = stack
         self.refresher: HeaderFileRefresher | None = None
+        self._first: tuple[Provider, Tokens, Callable[[str], None] | None] | None = None
 
     def activate(self, hrefs: Sequence[str]) -> HeaderFileRefresher | None:
         remote = [h for h in hrefs if needs_token(h)]
         if self.mode == "none" or not remote or self.refresher is not None:
             return self.refresher
-        provider, tokens, on_rotate = _first_tokens(self.mode)
+        provider, tokens, on_rotate = self._credentials()
         self.refresher = self._stack.enter_context(HeaderFileRefresher(provider, tokens, on_rotate))
         self._stack.enter_context(_header_file_in_env(self.refresher))
         log.info(
@@ -132,6 +136,29 @@ class JobAuth:
         )
         probe(remote[0], self.refresher)
         return self.refresher
+
+    def find_scenes(self, query: Query, find: Callable[..., list[Scene]]) -> list[Scene]:
+        """The selection. A STAC API gets the token when it is on the provider's site, or asks (401/403)."""
+        if self.mode == "none" or not is_stac_api(query.catalog):
+            return find(query)
+        if same_site(query.catalog, _token_url(self.mode)):
+            return find(query, self._bearer())
+        try:
+            return find(query)
+        except CatalogError as exc:
+            if not re.search(r"\bHTTP 40[13]\b", str(exc)):
+                raise
+            log.info("the STAC API wants a login: searching again with the %s login's token", self.mode)
+            return find(query, self._bearer())
+
+    def _credentials(self) -> tuple[Provider, Tokens, Callable[[str], None] | None]:
+        if self._first is None:
+            self._first = _first_tokens(self.mode)
+        return self._first
+
+    def _bearer(self) -> dict[str, str]:
+        tokens = self.refresher.tokens if self.refresher else self._credentials()[1]
+        return {"Authorization": f"Bearer {tokens.access_token}"}
 
     def gdal_settings(self, engine: str, master: str | None) -> dict[str, str] | None:
         """The job's GDAL settings when credentials are in use (None: compute captures its own).
@@ -168,12 +195,24 @@ def _relay_address(master: str | None) -> tuple[str, str]:
     return "0.0.0.0", socket.getfqdn()  # executors elsewhere reach it (key-protected)
 
 
+def same_site(url: str, other: str) -> bool:
+    """Same host, or the same last two labels of a DNS name (stac.terrascope.be and sso.terrascope.be)."""
+    a, b = urlsplit(url).hostname or "", urlsplit(other).hostname or ""
+    if not a or not b or a.replace(".", "").isdigit() or ":" in a:
+        return a == b
+    return a.split(".")[-2:] == b.split(".")[-2:]
+
+
+def _token_url(mode: str) -> str:
+    if mode == "env":
+        return os.environ.get(TOKEN_URL_VARIABLE, TERRASCOPE_TOKEN_URL)
+    login = login_store.load()
+    return login.token_url if login else TERRASCOPE_TOKEN_URL
+
+
 def _first_tokens(mode: str) -> tuple[Provider, Tokens, Callable[[str], None] | None]:
     if mode == "env":
-        provider = Provider(
-            os.environ.get(TOKEN_URL_VARIABLE, TERRASCOPE_TOKEN_URL),
-            os.environ.get(CLIENT_ID_VARIABLE, TERRASCOPE_CLIENT_ID),
-        )
+        provider = Provider(_token_url(mode), os.environ.get(CLIENT_ID_VARIABLE, TERRASCOPE_CLIENT_ID))
         password = os.environ.pop(PASSWORD_VARIABLE)  # not inherited by Spark's JVM and Python workers
         tokens = provider.password_grant(os.environ[USERNAME_VARIABLE], password)
         return provider, tokens, None

@@ -10,6 +10,7 @@ import argparse
 import logging
 import math
 import os
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -95,12 +96,12 @@ def _is_plain_directory(catalog: str) -> bool:
     return "://" not in catalog and path.is_dir() and not (path / "catalog.json").exists()
 
 
-def find_scenes_with_hints(query: Query) -> list[Scene]:
+def find_scenes_with_hints(query: Query, headers: Mapping[str, str] | None = None) -> list[Scene]:
     """The scenes; a query that matches none gets a hint when its box reads better as lat/lon."""
     from histcalc.scenes import find_scenes
 
     try:
-        scenes = find_scenes(query)
+        scenes = find_scenes(query, headers)
     except NoScenesFound as exc:
         raise NoScenesFound(f"{exc}{swapped_hint(query.bbox) if query.bbox else ''}") from exc
     for scene in scenes:

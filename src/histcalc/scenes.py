@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -92,8 +92,8 @@ class Scene:
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-def find_scenes(query: Query) -> list[Scene]:
-    """Scenes matching ``query``; NoScenesFound when there are none."""
+def find_scenes(query: Query, headers: Mapping[str, str] | None = None) -> list[Scene]:
+    """Scenes matching ``query``; NoScenesFound when there are none. ``headers``: for a STAC API's requests."""
     source = query.catalog
     if is_stac_api(source):
         from histcalc.stac_api import search_items
@@ -103,7 +103,7 @@ def find_scenes(query: Query) -> list[Scene]:
                 "a STAC API search needs a first and a last day: --start-date and --end-date, or --datetime A/B"
             )
         items: Iterable[Any] = search_items(
-            source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2()
+            source, query.collection or "", query.start, query.end, query.bbox, filter=query.cql2(), headers=headers
         )
         scenes = _scenes_from_items(items, query)
     elif is_tiff(source):

@@ -170,12 +170,14 @@ class GatedNginx(NginxServer):
     expired or unknown token: 401). ``/protected-slow/`` is the same, sending at ``slow_rate`` bytes/s
     per connection, so a small job reads for as long as a test needs. The provider's token endpoint is
     also served under Terrascope's Keycloak path (``token_url``), so histcalc's default path is used.
+    With ``upstream``, every other path is proxied there behind the same gate.
     """
 
-    def __init__(self, root: Path, idp: LemonLdapServer, slow_rate: str = "2k") -> None:
+    def __init__(self, root: Path, idp: LemonLdapServer, slow_rate: str = "2k", upstream: str | None = None) -> None:
         super().__init__(root)
         self.idp = idp
         self.slow_rate = slow_rate
+        self.upstream = upstream  # gate every other path too, proxied here (a STAC API that wants a login)
         self.token_url = f"{self.url}{KEYCLOAK_TOKEN_PATH}"
 
     def _extra_locations(self) -> str:
@@ -190,4 +192,10 @@ class GatedNginx(NginxServer):
         }}
         location /protected/ {{ {gate} alias {self.root}/; }}
         location /protected-slow/ {{ {gate} alias {self.root}/; limit_rate {self.slow_rate}; }}
+{self._upstream(gate)}"""
+
+    def _upstream(self, gate: str) -> str:
+        if self.upstream is None:
+            return ""
+        return f"""        location / {{ {gate} proxy_pass {self.upstream}; proxy_set_header Host $http_host; }}
 """
