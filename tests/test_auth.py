@@ -475,3 +475,41 @@ def test_a_stac_api_that_wants_a_login_gets_the_token_after_its_401(
         statuses = [r.status for r in stac.records(mark)]
     assert statuses[0] == 401 and statuses[1:] and all(s == 200 for s in statuses[1:]), statuses
     np.testing.assert_array_equal(json.loads((tmp_path / "r.json").read_text())["counts"], _reference(files))
+
+
+@servers
+def test_the_password_prompt_does_not_echo(gate: GatedNginx, config_home: Path) -> None:
+    """``histcalc login`` on a real terminal (a pty): the password typed is not shown, the login is stored."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TERRASCOPE_")}
+    argv = [sys.executable, "-m", "histcalc", "login", "--username", USER, "--token-url", gate.token_url]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: histcalc on the pty
+        os.execve(argv[0], argv, env)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"password:" not in seen.lower() and time.monotonic() < deadline:
+        seen += os.read(fd, 1024)
+    os.write(fd, PASSWORD.encode() + b"\n")
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    after_prompt = seen.lower().split(b"password:", 1)[1]
+    assert PASSWORD.encode() not in after_prompt.replace(b"logged in as dwho", b""), seen
+    assert (config_home / "histcalc" / "login.json").is_file()
+
+
+def test_without_a_terminal_the_missing_password_is_a_usage_error(
+    config_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 (pytest restores stdin)
+    assert main(["login", "--username", "someone"]) == 2
+    assert "TERRASCOPE_PASSWORD" in _one_error_line(capsys.readouterr().err)

@@ -95,6 +95,11 @@ def redact_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, redact(v)) for k, v in pairs]
 
 
+def leaked_keys(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """The keys whose values :func:`redact` would change: secrets where they must never be (a Spark conf)."""
+    return [k for k, v in pairs if redact(v) != v]
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats a record with the formatter it wraps, then redacts the whole text (tracebacks too)."""
 

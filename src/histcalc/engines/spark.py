@@ -65,7 +65,19 @@ def session(master: str | None = None, app_name: str = "histcalc") -> Any:
     except Exception as exc:
         raise EngineError(f"cannot start Spark (master {master}): {_one_line(exc)}") from exc
     spark.sparkContext.setLogLevel("WARN")
+    _warn_of_secrets(spark)
     return spark
+
+
+def _warn_of_secrets(spark: Any) -> None:
+    """histcalc puts no secret into a Spark configuration; say so if one got there by other means (the UI shows it)."""
+    from histcalc.redact import leaked_keys
+
+    leaked = leaked_keys(spark.sparkContext.getConf().getAll())
+    if leaked:
+        log.warning(
+            "the Spark configuration holds secret-looking values (shown in the Spark UI): %s", ", ".join(leaked)
+        )
 
 
 def run(tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | None = None) -> Partial:
