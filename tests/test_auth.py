@@ -513,3 +513,29 @@ def test_without_a_terminal_the_missing_password_is_a_usage_error(
     monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 (pytest restores stdin)
     assert main(["login", "--username", "someone"]) == 2
     assert "TERRASCOPE_PASSWORD" in _one_error_line(capsys.readouterr().err)
+
+
+@servers
+def test_a_stored_login_is_not_sent_to_other_sites_unless_asked(
+    gate: GatedNginx,
+    rasters: list[Path],
+    config_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A login at 'localhost' and files at '127.0.0.1': without --auth no token leaves for the files' host."""
+    monkeypatch.setenv("TERRASCOPE_USERNAME", USER)
+    monkeypatch.setenv("TERRASCOPE_PASSWORD", PASSWORD)
+    assert main(["login", "--token-url", gate.token_url.replace("127.0.0.1", "localhost")]) == 0
+    monkeypatch.delenv("TERRASCOPE_PASSWORD")
+    files = rasters[-2:]  # never read at /protected/ by this process: GDAL's cache would answer for the server
+    catalog = _catalog(tmp_path, f"{gate.url}/protected", files)
+    mark = gate.log_mark()
+    assert main(_job_args(catalog, tmp_path / "a.json", "--engine", "local", "--workers", "1")) == 5
+    assert not [r for r in gate.records(mark) if r.path.endswith("/openid-connect/token")]  # no token fetched
+    assert {r.status for r in gate.records(mark) if r.path.startswith("/protected/")} == {401}
+    capsys.readouterr()
+    out = tmp_path / "b.json"
+    assert main(_job_args(catalog, out, "--engine", "local", "--workers", "1", "--auth", "stored")) == 0
+    np.testing.assert_array_equal(json.loads(out.read_text())["counts"], _reference(files))

@@ -95,7 +95,9 @@ def _check_token_url(url: str) -> None:
 
 def auth_mode(ns: argparse.Namespace) -> str:
     """``--auth`` checked before any work: ``stored`` needs a login, ``env`` needs both variables."""
-    mode = getattr(ns, "auth", None) or ("stored" if login_store.login_path().is_file() else "none")
+    if not getattr(ns, "auth", None):  # implicit: a damaged login only matters once a file needs it
+        return "stored" if login_store.login_path().is_file() else "none"
+    mode: str = ns.auth
     if mode == "stored" and login_store.load() is None:
         raise LoginExpired(f"--auth stored: no stored login ({login_store.login_path()}): run `histcalc login`")
     if mode == "env" and not (os.environ.get(USERNAME_VARIABLE) and os.environ.get(PASSWORD_VARIABLE)):
@@ -112,22 +114,25 @@ def job_auth(ns: argparse.Namespace) -> Iterator[JobAuth]:
     """``--auth`` checked now; credentials set up by ``activate`` once the hrefs are known, torn down at the end."""
     mode = auth_mode(ns)
     with contextlib.ExitStack() as stack:
-        yield JobAuth(mode, stack)
+        yield JobAuth(mode, stack, explicit=bool(getattr(ns, "auth", None)))
 
 
 class JobAuth:
     """The job's credentials: ``activate(hrefs)`` starts the header-file refresher when remote hrefs need it."""
 
-    def __init__(self, mode: str, stack: contextlib.ExitStack) -> None:
+    def __init__(self, mode: str, stack: contextlib.ExitStack, explicit: bool = True) -> None:
         self.mode = mode
+        self.explicit = explicit  # --auth given: the token goes to every remote href, not only the provider's site
         self._stack = stack
         self.refresher: HeaderFileRefresher | None = None
         self._first: tuple[Provider, Tokens, Callable[[str], None] | None] | None = None
 
     def activate(self, hrefs: Sequence[str]) -> HeaderFileRefresher | None:
-        remote = [h for h in hrefs if needs_token(h)]
-        if self.mode == "none" or not remote or self.refresher is not None:
+        if self.mode == "none" or self.refresher is not None:
             return self.refresher
+        remote = [h for h in hrefs if needs_token(h) and self._may_send_to(h)]
+        if not remote:
+            return None
         provider, tokens, on_rotate = self._credentials()
         self.refresher = self._stack.enter_context(HeaderFileRefresher(provider, tokens, on_rotate))
         self._stack.enter_context(_header_file_in_env(self.refresher))
@@ -143,6 +148,8 @@ class JobAuth:
             return find(query)
         if same_site(query.catalog, _token_url(self.mode)):
             return find(query, self._bearer())
+        if not self.explicit:  # an implicit login is for the provider's own site only
+            return find(query)
         try:
             return find(query)
         except CatalogError as exc:
@@ -150,6 +157,10 @@ class JobAuth:
                 raise
             log.info("the STAC API wants a login: searching again with the %s login's token", self.mode)
             return find(query, self._bearer())
+
+    def _may_send_to(self, href: str) -> bool:
+        """Without ``--auth``, the stored login's token goes only to the provider's site (never to third parties)."""
+        return self.explicit or same_site(href.removeprefix("/vsicurl/"), _token_url(self.mode))
 
     def _credentials(self) -> tuple[Provider, Tokens, Callable[[str], None] | None]:
         if self._first is None:
@@ -231,17 +242,20 @@ def _first_tokens(mode: str) -> tuple[Provider, Tokens, Callable[[str], None] | 
 
 @contextlib.contextmanager
 def _header_file_in_env(refresher: HeaderFileRefresher) -> Iterator[None]:
-    """While the job runs, every GDAL settings capture (driver checks, tasks) uses the live header file."""
-    saved = {k: os.environ.get(k) for k in ("GDAL_HTTP_HEADER_FILE", gdalenv.REFRESHED_HEADER_FILE)}
-    os.environ["GDAL_HTTP_HEADER_FILE"] = os.environ[gdalenv.REFRESHED_HEADER_FILE] = str(refresher.path)
+    """While the job runs, every GDAL settings capture (driver checks, tasks) uses the live header file.
+
+    Only histcalc's own marker is set, never ``GDAL_HTTP_HEADER_FILE`` itself: processes started now (a
+    forkserver serves later jobs too) would otherwise keep pointing GDAL at a file deleted after this job.
+    """
+    saved = os.environ.get(gdalenv.REFRESHED_HEADER_FILE)
+    os.environ[gdalenv.REFRESHED_HEADER_FILE] = str(refresher.path)
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop(gdalenv.REFRESHED_HEADER_FILE, None)
+        else:
+            os.environ[gdalenv.REFRESHED_HEADER_FILE] = saved
 
 
 def probe(href: str, refresher: HeaderFileRefresher) -> None:
