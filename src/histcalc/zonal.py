@@ -68,8 +68,23 @@ class ZoneTable:
         of DN column ``j`` (-1 for the nodata DN, whose pixels are nodata) and ``dn_values[j]`` its
         physical value.
         """
+        from histcalc import kernel
+
+        compiled = kernel.zone_cells(counts, tallies, dn_slots, dn_values, nbins)
+        if compiled is not None:
+            return cls.from_compiled(zone_index, compiled)
         rows, dns = np.nonzero(counts[1:])
-        return cls.from_cells(zone_index, rows, dns, counts[1:][rows, dns], tallies, dn_slots, dn_values, nbins)
+        c = counts[1:][rows, dns].astype(np.int64)
+        return cls.from_cells(zone_index, rows, dns, c, tallies, dn_slots, dn_values, nbins)
+
+    @classmethod
+    def from_compiled(cls, zone_index: I64, columns: tuple[Any, ...]) -> ZoneTable:
+        """A table from :func:`histcalc.kernel.zone_cells`' columns (rows are positions in ``zone_index``)."""
+        cell_row, cell_slot, cell_count, rows, ints, floats = columns[:6]
+        return cls(
+            zone_index[cell_row], cell_slot, cell_count, zone_index[rows], ints[:, 0].copy(), ints[:, 1].copy(),
+            ints[:, 2].copy(), floats[:, 0].copy(), floats[:, 1].copy(), floats[:, 2].copy(), floats[:, 3].copy(),
+        )  # fmt: skip
 
     @classmethod
     def from_cells(
