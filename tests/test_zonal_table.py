@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
-from histcalc.zonal import ZoneSum, ZoneTable, dn_slots_and_values, zone_stats
+from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values, zone_stats
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
@@ -121,3 +121,15 @@ def test_compiled_zone_table_equals_the_numpy_reference(
         np.testing.assert_array_equal(getattr(compiled, name), getattr(reference, name), err_msg=name)
     for name in ("mean", "m2"):
         np.testing.assert_allclose(getattr(compiled, name), getattr(reference, name), rtol=1e-12, err_msg=name)
+
+
+def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
+    bins = BinSpec.per_digital_number("uint8", SCALE, OFFSET)
+    table, _ = task_table(np.random.default_rng(3), 50, np.arange(0, 50, 2, dtype=np.int64), bins)
+    compact = table.compacted()
+    assert compact.is_compact()
+    assert ZoneSum(compact).table() is compact  # nothing to add up: kept as it is
+    both = concat([compact, compact])
+    assert not both.is_compact()
+    summed = ZoneSum(both).table()
+    np.testing.assert_array_equal(summed.cell_count, 2 * compact.cell_count)

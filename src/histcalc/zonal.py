@@ -126,6 +126,11 @@ class ZoneTable:
     def rows(self) -> int:
         return len(self.cell_zone) + len(self.zone)
 
+    def is_compact(self) -> bool:
+        """Whether this table already is what :meth:`compacted` makes (a task's table usually is): an O(n) check."""
+        key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
+        return bool(np.all(np.diff(key) > 0) and np.all(np.diff(self.zone) > 0))
+
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
         key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
@@ -189,7 +194,9 @@ class ZoneSum:
     def table(self) -> ZoneTable:
         """The sum so far, compacted."""
         if len(self._pending) != 1 or self._pending_rows != self._compact_rows:
-            merged = concat(self._pending).compacted()
+            merged = concat(self._pending)
+            if len(self._pending) > 1 or not merged.is_compact():
+                merged = merged.compacted()
             self._pending, self._pending_rows = [merged], merged.rows
             self._compact_rows = merged.rows
         return self._pending[0] if self._pending else ZoneTable.empty()
