@@ -18,7 +18,7 @@ from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
 from histcalc.cli_logging import configure_logging, quiet_spark_startup
 from histcalc.cli_parser import EXIT_NOTHING_COUNTED, MAX_BINS, SEED_BBOX, Parser, job_parser
-from histcalc.cli_zones import write_zone_outputs, zones_from_args
+from histcalc.cli_zones import write_zone_outputs, zone_datasets_from_args, zones_from_args
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import Histogram
 from histcalc.options import (
@@ -147,6 +147,7 @@ def run_job(ns: argparse.Namespace) -> int:
             progress=progress,
             group_by=ns.group_by,
             zones=zones,
+            zone_datasets=zone_datasets_from_args(ns, percentiles),
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)

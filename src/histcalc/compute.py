@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from histcalc import gdalenv
+from histcalc import gdalenv, zone_dataset
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
@@ -28,6 +28,7 @@ from histcalc.result import JobResult
 from histcalc.scenes import Scene
 
 if TYPE_CHECKING:
+    from histcalc.zone_dataset import DatasetSpec, Written, ZoneDatasets
     from histcalc.zones import Zones
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def compute_histogram(
     progress: Progress | None = None,
     group_by: str | None = None,
     zones: Zones | None = None,
+    zone_datasets: ZoneDatasets | None = None,
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
@@ -57,6 +59,9 @@ def compute_histogram(
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
     ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
     ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
+    ``zone_datasets``: write those tables as Parquet datasets where they are reduced (Spark executors
+    included) instead of returning them (``result.zone_tables`` is then empty, ``result.zones_with_pixels``
+    says how many zones counted a pixel).
     """
     engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
@@ -96,13 +101,18 @@ def compute_histogram(
         on_error,
         subsets,
     )
+    dataset = _datasets(zone_datasets, zones, job, group_by is not None)
     if engine == "local":
         remote = any(local.is_remote(h) for h in hrefs)
         partial = local.run(tasks, job, len(tasks), workers, progress, remote)
+        if dataset is not None:
+            zone_dataset.reduce_locally(partial.take_zone_tables(), *dataset)
     else:
-        partial = spark_engine.run(tasks, job, session, progress)
+        partial = spark_engine.run(tasks, job, session, progress, dataset)
     result = partial.finish(hrefs, len(tasks), engine, time.perf_counter() - started, job.bins, group_by is not None)
     result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
+    if dataset is not None and zone_datasets is not None:
+        result = replace(result, zones_with_pixels=zone_dataset.finish(dataset[0], zone_datasets, dataset[1]))
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,
@@ -112,3 +122,13 @@ def compute_histogram(
         result.elapsed_s,
     )
     return result
+
+
+def _datasets(
+    targets: ZoneDatasets | None, zones: Zones | None, job: JobSpec, grouped: bool
+) -> tuple[DatasetSpec, Written] | None:
+    if targets is None or (targets.tidy is None and targets.stats is None):
+        return None
+    if zones is None:
+        raise UsageError("Parquet datasets of per-zone tables need zones")
+    return zone_dataset.prepare(targets, zones.ids, job.bins, grouped), zone_dataset.Written()

@@ -79,6 +79,12 @@ class Partial:
                 self.zonal[group] = zone_sum
         return self
 
+    def take_zone_tables(self) -> dict[str, ZoneTable]:
+        """The per-zone table of each group, handed over (this partial keeps none)."""
+        tables = {group: zone_sum.table() for group, zone_sum in self.zonal.items()}
+        self.zonal = {}
+        return tables
+
     def records(self) -> Iterator[tuple[tuple[Any, ...], Any]]:
         """This partial as (record key, value) pairs that a keyed reduce (Spark) can add up."""
         for key, h in self.histograms.items():
@@ -161,11 +167,15 @@ class JobResult:
     zone_tables: dict[str, ZoneTable] = field(default_factory=dict)
     """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
     zone_ids: list[str] = field(default_factory=list)
+    zones_with_pixels: int | None = None
+    """Zonal jobs whose tables were written as datasets (``zone_tables`` is then empty): zones that counted a pixel."""
 
     def zone_histogram(self, zone_id: str, group: str | None = None) -> Histogram:
         """The histogram of zone ``zone_id`` in ``group``, or over all groups when None; zeros if it had no pixel."""
         from histcalc.zonal import zone_histogram
 
+        if self.zones_with_pixels is not None:
+            raise KeyError("the per-zone tables were written as Parquet datasets, not kept in this result")
         try:
             position = self.zone_ids.index(zone_id)
         except ValueError:

@@ -122,6 +122,14 @@ class ZoneTable:
             z.n[rows], z.mean[rows], z.m2[rows], z.vmin[rows], z.vmax[rows],
         )  # fmt: skip
 
+    def only_cells(self, keep: npt.NDArray[np.bool_]) -> ZoneTable:
+        """This table with the cells where ``keep`` is true, zone rows unchanged."""
+        z = self
+        return ZoneTable(
+            z.cell_zone[keep], z.cell_slot[keep], z.cell_count[keep], z.zone, z.nodata, z.masked,
+            z.n, z.mean, z.m2, z.vmin, z.vmax,
+        )  # fmt: skip
+
     @property
     def rows(self) -> int:
         return len(self.cell_zone) + len(self.zone)
@@ -152,6 +160,17 @@ class ZoneTable:
             self.cell_zone[first], self.cell_slot[first], counts, zone,
             _isum(zinv, self.nodata, nz), _isum(zinv, self.masked, nz), n, mean, m2, vmin, vmax,
         )  # fmt: skip
+
+
+def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
+    """``table`` plus an empty row for each of ``zones`` that it does not hold (every zone gets a row)."""
+    missing = np.setdiff1d(zones, table.zone)
+    if not len(missing):
+        return table
+    i, f = np.zeros(len(missing), np.int64), np.zeros(len(missing), np.float64)
+    empty = np.zeros(0, np.int64)
+    filler = ZoneTable(empty, empty, empty, missing, i, i, i, f, f, f + np.inf, f - np.inf)
+    return concat([table, filler]).compacted()
 
 
 def _one_slot_per_dn(dn_slots: I64) -> bool:

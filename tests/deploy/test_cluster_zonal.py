@@ -10,7 +10,6 @@ the driver.
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -53,13 +52,12 @@ def cluster() -> Iterator[SparkStandaloneCluster]:
         yield running
 
 
-def _run(data: Path, parcels: Path, out: Path, engine: list[str]) -> dict[str, Any]:
+def _run(data: Path, parcels: Path, out: Path, engine: list[str], tables: list[str]) -> dict[str, Any]:
     out.mkdir()
     argv = [
         sys.executable, "-m", "histcalc", "demo", "--dir", str(data), "--size", str(DEMO_SIZE),
         "--zones", str(parcels), "--bbox", WHOLE_TILES, "--zone-id", "parcel_id", "--group-by", "date",
-        "--zone-stats", str(out / "stats.csv"), "--parquet", str(out / "tidy.parquet"),
-        "--output", str(out / "result.json"), "-q", *engine,
+        "--output", str(out / "result.json"), "-q", *engine, *tables,
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -69,48 +67,49 @@ def _run(data: Path, parcels: Path, out: Path, engine: list[str]) -> dict[str, A
 def test_zonal_job_on_a_standalone_cluster_equals_the_local_engine(
     dataset: tuple[Path, Path], cluster: SparkStandaloneCluster, tmp_path: Path
 ) -> None:
+    """The cluster's executors write Parquet datasets; the local engine writes single files; same rows."""
     import pyarrow.parquet as pq
 
     data, parcels = dataset
-    on_cluster = _run(data, parcels, tmp_path / "cluster", ["--master", cluster.master_url])
-    local = _run(data, parcels, tmp_path / "local", ["--engine", "local"])
+    remote, here = tmp_path / "cluster", tmp_path / "local"
+    datasets = ["--parquet", f"{remote}/tidy/", "--zone-stats", f"{remote}/stats/"]
+    on_cluster = _run(data, parcels, remote, ["--master", cluster.master_url], datasets)
+    files = ["--parquet", f"{here}/tidy.parquet", "--zone-stats", f"{here}/stats.parquet"]
+    local = _run(data, parcels, here, ["--engine", "local"], files)
 
     assert on_cluster["engine"] == "spark" and local["engine"] == "local"
     assert on_cluster["files"]["failed"] == [] and on_cluster["files"]["total"] == local["files"]["total"] > 1
     assert on_cluster["counts"] == local["counts"] and sum(local["counts"]) > 0
     assert on_cluster["groups"] == local["groups"]
+    assert on_cluster["zones"]["with_pixels"] == local["zones"]["with_pixels"] > PARCELS // 2
     group_counts = {g["group"]: sum(g["counts"]) for g in local["groups"]}
     assert len(group_counts) > 1
 
-    stats = {name: _rows(tmp_path / name / "stats.csv") for name in ("cluster", "local")}
-    zones_per_group = {g: sum(1 for row in stats["local"] if row["group"] == g) for g in group_counts}
-    assert set(zones_per_group.values()) == {PARCELS}  # every parcel in every group, also with no pixel
-    _assert_same_stats(stats["cluster"], stats["local"])
-    with_pixels = {row["zone"] for row in stats["local"] if int(row["count"]) > 0}
-    assert PARCELS // 2 < len(with_pixels) <= PARCELS
+    stats = {name: _by_key(pq.read_table(path).to_pylist(), ("zone", "group"))
+             for name, path in (("cluster", remote / "stats"), ("local", here / "stats.parquet"))}  # fmt: skip
+    assert stats["cluster"].keys() == stats["local"].keys()
+    assert sum(1 for _zone, group in stats["local"] if group == "all") == PARCELS  # every parcel, pixels or not
+    for key, row in stats["local"].items():
+        for name, value in row.items():
+            got = stats["cluster"][key][name]
+            if name in ("mean", "std", "valid_fraction") and value is not None and value == value:
+                assert got == pytest.approx(value, rel=1e-9, abs=1e-12), (key, name)  # "all" merges in another order
+            else:
+                assert got == value or (got != got and value != value), (key, name)
 
-    tidy = {name: pq.read_table(tmp_path / name / "tidy.parquet").to_pylist() for name in ("cluster", "local")}
-    key = lambda row: (row["zone"], row["group"], row["bin_low"])  # noqa: E731
-    assert sorted(tidy["cluster"], key=key) == sorted(tidy["local"], key=key)
+    tidy = {name: sorted(_tuples(pq.read_table(path).to_pylist()))
+            for name, path in (("cluster", remote / "tidy"), ("local", here / "tidy.parquet"))}  # fmt: skip
+    assert tidy["cluster"] == tidy["local"]
     by_group: dict[str, int] = {}
-    for row in tidy["local"]:
-        by_group[row["group"]] = by_group.get(row["group"], 0) + row["count"]
+    for _zone, group, _lo, _hi, count in tidy["local"]:
+        by_group[group] = by_group.get(group, 0) + count
     expected = {g: n for g, n in group_counts.items() if n}  # the parcels do not overlap
     assert by_group == {**expected, "all": sum(local["counts"])}
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return sorted(csv.DictReader(handle), key=lambda row: (row["zone"], row["group"]))
+def _by_key(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {tuple(row[n] for n in names): row for row in rows}
 
 
-def _assert_same_stats(got: list[dict[str, str]], want: list[dict[str, str]]) -> None:
-    """Counts equal; moments to 1e-9 (the "all" rows merge dates in another order on the cluster)."""
-    assert len(got) == len(want)
-    for a, b in zip(got, want, strict=True):
-        assert a.keys() == b.keys()
-        for name in a:
-            if name in ("mean", "std", "valid_fraction") and a[name] and b[name]:
-                assert float(a[name]) == pytest.approx(float(b[name]), rel=1e-9, abs=1e-12), (a["zone"], name)
-            else:
-                assert a[name] == b[name], (a["zone"], a["group"], name)
+def _tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(r["zone"], r["group"], r["bin_low"], r["bin_high"], r["count"]) for r in rows]
