@@ -31,7 +31,9 @@ TIDY_COLUMNS = ("zone", "group", "bin_low", "bin_high", "count")
 def check_zone_stats_path(path: str) -> None:
     """Refuse an unknown table format before any pixel is read."""
     if Path(path).suffix.lower() not in STATS_SUFFIXES:
-        raise UsageError(f"--zone-stats {path}: use a .csv, .parquet, .gpkg or .geojson file")
+        raise UsageError(
+            f"--zone-stats {path}: use a .csv, .parquet, .gpkg or .geojson file, or DIR/ for a Parquet dataset"
+        )
 
 
 def grouped_tables(result: JobResult) -> list[tuple[str, ZoneTable]]:
