@@ -17,9 +17,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from histcalc.cached_task import TaskCache, run_cached_tasks
 from histcalc.engines import Progress
 from histcalc.errors import EngineError, JavaNotFound, RasterReadError
-from histcalc.plan import JobSpec, Task, run_tasks
+from histcalc.plan import JobSpec, Task
 from histcalc.result import Partial, merge_records
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,13 @@ def session(master: str | None = None, app_name: str = "histcalc") -> Any:
     return spark
 
 
-def run(tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | None = None) -> Partial:
-    """Run ``tasks`` on the session's executors, reduce by key there, stream the result in."""
+def run(
+    tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | None = None, cache: TaskCache | None = None
+) -> Partial:
+    """Run ``tasks`` on the session's executors, reduce by key there, stream the result in.
+
+    With ``cache`` (small: a location and a hash), the executors read and write their tasks' entries.
+    """
     sc = spark.sparkContext
     slices = partitions(len(tasks), sc.defaultParallelism)
     log.info("spark engine: %d task(s) in %d partition(s) on %s", len(tasks), slices, sc.master)
@@ -77,7 +83,7 @@ def run(tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | No
     try:
         records = (
             sc.parallelize(tasks, numSlices=slices)
-            .mapPartitions(lambda part: _count_partition(part, shared.value))
+            .mapPartitions(lambda part: _count_partition(part, shared.value, cache))
             .reduceByKey(merge_records, numPartitions=max(1, min(slices, sc.defaultParallelism)))
         )
         with _watched(sc, progress):
@@ -98,8 +104,10 @@ def parallelism(spark: Any) -> int:
     return int(spark.sparkContext.defaultParallelism)
 
 
-def _count_partition(tasks: Iterator[Task], job: JobSpec) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    yield from run_tasks(tasks, job).records()
+def _count_partition(
+    tasks: Iterator[Task], job: JobSpec, cache: TaskCache | None
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield from run_cached_tasks(tasks, job, cache).records()
 
 
 def _watched(sc: Any, progress: Progress | None) -> Any:
