@@ -40,7 +40,7 @@ NOT_COUNTING = frozenset({"gdal", "on_error", "zone_subsets"})
 """JobSpec fields outside the job hash: how files are reached and failures handled; zones are keyed per task."""
 _TASK_NOT_KEYED = frozenset({"href"})
 _HEAD_TIMEOUT_S = 30
-_SUBSET_DIGESTS: dict[str, str] = {}  # zone_key (a content digest itself) -> digest of the whole subset
+_SUBSET_DIGESTS: dict[str, tuple[object, str]] = {}  # zone_key -> (the subset, the digest of all of it)
 
 
 class UnhashableValue(TypeError):
@@ -109,11 +109,11 @@ def href_key(href: str) -> str:
 
 def _subset_digest(job: JobSpec, zone_key: str) -> str:
     """The digest of the task's zone subset; every date of a tile shares one: hashed once per process."""
-    subsets = job.zone_subsets or {}
-    found = _SUBSET_DIGESTS.get(zone_key)
-    if found is None:
-        found = _SUBSET_DIGESTS[zone_key] = digest(subsets[zone_key])
-    return found
+    subset = (job.zone_subsets or {})[zone_key]
+    memo = _SUBSET_DIGESTS.get(zone_key)
+    if memo is None or memo[0] is not subset:  # holding the subset keeps its identity from being reused
+        memo = _SUBSET_DIGESTS[zone_key] = (subset, digest(subset))
+    return memo[1]
 
 
 def file_identity(href: str, gdal: Mapping[str, str]) -> str | None:
