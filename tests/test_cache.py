@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +339,20 @@ def _settled(cache: Path) -> int:
         last = now
         time.sleep(0.2)
     return last
+
+
+def test_a_reprocessed_item_misses_by_its_updated_property(season: Any, tmp_path: Path) -> None:
+    import pystac
+
+    from histcalc.scenes import Query, _scene_from_item
+
+    may, _ = season
+    item = pystac.Item("x", None, None, datetime(2024, 5, 3, tzinfo=UTC), {"updated": "2024-06-01T10:00:00Z"})
+    item.add_asset("NDVI", pystac.Asset(may[0].href))
+    assert _scene_from_item(item, Query(catalog="x.json", collection=None)).updated == "2024-06-01T10:00:00Z"
+    cache = tmp_path / "cache"
+    stamped = [dataclasses.replace(s, updated="2024-06-01T10:00:00Z") for s in may]
+    run(stamped, "local", None, cache)
+    assert run(stamped, "local", None, cache).files_cached == len(may)
+    stamped[1] = dataclasses.replace(stamped[1], updated="2024-07-15T08:00:00Z")  # the catalog reprocessed it
+    assert run(stamped, "local", None, cache).files_cached == len(may) - 1
