@@ -356,3 +356,35 @@ def test_a_reprocessed_item_misses_by_its_updated_property(season: Any, tmp_path
     assert run(stamped, "local", None, cache).files_cached == len(may)
     stamped[1] = dataclasses.replace(stamped[1], updated="2024-07-15T08:00:00Z")  # the catalog reprocessed it
     assert run(stamped, "local", None, cache).files_cached == len(may) - 1
+
+
+def test_cli_cache_info_prune_and_an_unwritable_cache(
+    season: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from histcalc.cli import main
+    from histcalc.cli_cache import cutoff_of
+
+    cache = tmp_path / "cache"
+    argv = ["--catalog", str(tmp_path / "data"), "--engine", "local", "--workers", "2", "-q"]
+    assert main([*argv, "--cache", str(cache), "--end-date", "2024-05-31"]) == 0
+    assert main([*argv, "--cache", str(cache), "-o", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(MAY)} from cache, {len(JUNE)} read" in out
+    (cache / "stray.hcp.tmp-1-abc").write_bytes(b"torn")  # a writer that died before its rename
+    assert main(["cache", "info", str(cache)]) == 0
+    info = capsys.readouterr().out
+    assert f"{len(MAY) + len(JUNE)} entries" in info and "1 job(s)" in info and "1 temporary file" in info
+    assert "256 bins" in info
+    assert main(["cache", "prune", str(cache), "--older-than", "2000-01-01"]) == 0
+    assert len(entries(cache)) == len(MAY) + len(JUNE)
+    assert main(["cache", "prune", str(cache), "--older-than", "0"]) == 0
+    assert entries(cache) == [] and not [p for p in cache.rglob("*") if p.is_file()]
+    now = 1_700_000_000.0
+    assert cutoff_of("30", now) == cutoff_of("30d", now) == now - 30 * 86_400
+    assert cutoff_of("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC).timestamp()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    capsys.readouterr()
+    assert main([*argv, "--cache", str(blocker / "sub")]) == 7
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("histcalc: error: --cache") and len(err.splitlines()) == 1
