@@ -1,7 +1,9 @@
-"""--cache on a real S3-compatible server (moto): executors write the entries, S3 files keyed by ETag."""
+"""--cache on real servers: an S3 cache (moto) written by Spark executors, S3 and HTTP (nginx) files keyed by ETag."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,6 +16,7 @@ from histcalc import Scene, compute_histogram
 from histcalc.cache import S3Store
 from histcalc.cached_task import ENTRY_SUFFIX
 from tests.conftest import brute_force
+from tests.servers.nginx import NginxServer
 from tests.servers.s3 import SECRET_KEY, MotoS3Server
 from tests.test_cache import BINS, JUNE, MAY, assert_same, write_scene
 
@@ -93,3 +96,34 @@ def test_cli_on_an_s3_cache_info_and_prune(
     assert main([*argv, "--cache", f"s3://no-such-bucket-{date.today():%Y%m%d}/x"]) == 7
     err = capsys.readouterr().err.strip()
     assert "cannot write there" in err and len(err.splitlines()) == 1 and SECRET_KEY not in err
+
+
+def test_http_files_behind_a_token_are_keyed_by_etag_and_not_fetched_again(tmp_path: Path) -> None:
+    served = tmp_path / "www"
+    served.mkdir()
+    scenes = [write_scene(served, d, i) for i, d in enumerate(MAY)]
+    with NginxServer(served) as http:
+        remote = [Scene(id=s.id, href=f"{http.url}/secure/{Path(s.href).name}", day=s.day) for s in scenes]
+        gdal = {"GDAL_HTTP_HEADERS": f"Authorization: Bearer {http.token}"}
+
+        def job(location: str | None) -> Any:
+            return compute_histogram(remote, BINS, engine="local", workers=2, gdal=gdal, cache=location)
+
+        cache = str(tmp_path / "cache")
+        assert job(cache).files_cached == 0
+        mark = http.log_mark()
+        again = job(cache)
+        assert again.files_cached == len(MAY)
+        requests = http.records(mark)
+        assert {(r.method, r.status) for r in requests} == {("HEAD", 200)}  # no pixel was fetched again
+        assert len(requests) == len(MAY)
+        assert_same(again, job(None))
+        (tmp_path / "new").mkdir()
+        rewritten = write_scene(tmp_path / "new", MAY[2], seed=4242)
+        target = served / Path(rewritten.href).name
+        Path(rewritten.href).replace(target)
+        os.utime(target, (time.time() + 10, time.time() + 10))  # nginx's ETag: mtime and size
+        third = job(cache)
+        assert third.files_cached == len(MAY) - 1
+        want = brute_force([served / Path(s.href).name for s in scenes], BINS.array)
+        np.testing.assert_array_equal(third.histogram.counts, want["counts"])
