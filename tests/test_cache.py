@@ -295,7 +295,8 @@ def test_failed_files_are_not_cached_and_are_retried(season: Any, tmp_path: Path
     assert second.histogram.count == first.histogram.count + 64
 
 
-def test_cli_kill_9_half_way_then_the_rerun_reads_only_the_rest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])])
+def test_cli_kill_9_half_way_then_the_rerun_reads_only_the_rest(engine: str, tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     days = [date(2024, 5, 1 + i % 28) for i in range(160)]
@@ -304,10 +305,11 @@ def test_cli_kill_9_half_way_then_the_rerun_reads_only_the_rest(tmp_path: Path) 
         write_raster(folder / f"S2B_{day:%Y%m%d}T1{i:05d}_31UFS_NDVI.tif", rng.integers(0, 256, (256, 256), np.uint8),
                      crs=CRS, transform=GRID, nodata=255, block=64)  # fmt: skip
     cache = tmp_path / "cache"
-    argv = [sys.executable, "-m", "histcalc", "--catalog", str(folder), "--engine", "local", "--workers", "2",
+    engine_args = ["--workers", "2"] if engine == "local" else ["--master", "local[2]"]
+    argv = [sys.executable, "-m", "histcalc", "--catalog", str(folder), "--engine", engine, *engine_args,
             "--cache", str(cache), "-q", "-o", str(tmp_path / "r.json")]  # fmt: skip
     driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while len(entries(cache)) < 20 if cache.exists() else True:
         assert driver.poll() is None, "the job ended before it could be killed: " + driver.stderr.read().decode()
         assert time.monotonic() < deadline
@@ -388,3 +390,27 @@ def test_cli_cache_info_prune_and_an_unwritable_cache(
     assert main([*argv, "--cache", str(blocker / "sub")]) == 7
     err = capsys.readouterr().err.strip()
     assert err.startswith("histcalc: error: --cache") and len(err.splitlines()) == 1
+
+
+def test_two_jobs_filling_one_cache_at_once(season: Any, tmp_path: Path) -> None:
+    from histcalc.cache_entry import decode as decode_entry
+
+    may, june = season
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "histcalc", "--catalog", str(tmp_path / "data"), "--engine", "local",
+            "--workers", "1", "--cache", str(cache), "-q"]  # fmt: skip
+    jobs = [subprocess.Popen([*argv, "-o", str(tmp_path / f"{i}.json")], stderr=subprocess.PIPE) for i in range(2)]
+    for job in jobs:
+        assert job.wait(timeout=120) == 0, job.stderr.read().decode() if job.stderr else ""
+    import json
+
+    clean = compute_histogram(may + june, None, engine="local", workers=1)
+    for i in range(2):
+        doc = json.loads((tmp_path / f"{i}.json").read_text())
+        assert doc["counts"] == clean.histogram.counts.tolist() and doc["nodata"] == clean.histogram.nodata
+    stored = entries(cache)
+    assert len(stored) == len(may) + len(june)
+    job_key = json.loads(next(cache.rglob("job.json")).read_text())["job"]
+    for path in stored:  # every entry whole: its checksum and arrays check out
+        decode_entry(path.read_bytes(), "x.tif", clean.histogram.bins, job_key)
+    assert compute_histogram(may + june, None, engine="local", workers=1, cache=str(cache)).files_cached == len(stored)

@@ -95,7 +95,7 @@ def compute_histogram(
         aoi,
         overrides.band,
         parts,
-        overrides.mask_values,
+        overrides.mask_values if overrides.mask_asset else (),  # no effect without a mask: kept out of cache keys
         overrides.all_touched,
         settings,
         on_error,
