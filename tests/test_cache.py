@@ -414,3 +414,13 @@ def test_two_jobs_filling_one_cache_at_once(season: Any, tmp_path: Path) -> None
     for path in stored:  # every entry whole: its checksum and arrays check out
         decode_entry(path.read_bytes(), "x.tif", clean.histogram.bins, job_key)
     assert compute_histogram(may + june, None, engine="local", workers=1, cache=str(cache)).files_cached == len(stored)
+
+
+def test_spark_partitions_get_a_share_of_the_last_files_with_a_cache() -> None:
+    from histcalc.engines.spark import interleaved
+
+    tasks = [Task(f"{i}.tif") for i in range(44)]
+    order = interleaved(tasks, 8)
+    assert sorted(order, key=lambda t: int(t.href.split(".")[0])) == tasks
+    slices = [order[i * 44 // 8 : (i + 1) * 44 // 8] for i in range(8)]  # how pyspark cuts a list
+    assert all(any(t in s for t in tasks[-8:]) for s in slices)  # each partition has one of the 8 newest

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from histcalc.cache import Store, check_writable, open_store
@@ -76,7 +76,7 @@ def run_cached(task: Task, job: JobSpec, cache: TaskCache | None) -> Partial:
     stored = _load(store, name, task, job, cache.job_key)
     if stored is not None:
         return stored
-    partial = run_task(task, job)
+    partial = run_task(task, _dropping_gdal_cache(task, job))
     if not partial.failed and _unchanged(task.href, identity, job):
         _save(store, name, partial, {"job": cache.job_key, "href": href_key(task.href), "part": task.part})
     return partial
@@ -102,6 +102,28 @@ def _save(store: Store, name: str, partial: Partial, meta: dict[str, Any]) -> No
         store.put(name, encode(partial, {**meta, "format": COUNTING_FORMAT, "created": time.time()}))
     except Exception as exc:  # a full disk or a lost connection: the job's counts are right without it
         log.warning("cache: cannot write %s (%s)", name, exc)
+
+
+def _dropping_gdal_cache(task: Task, job: JobSpec) -> JobSpec:
+    """``job`` with GDAL told to forget a remote file's cached bytes when the task closes it.
+
+    GDAL keeps the blocks and size of remote files for the life of the process (Spark reuses its Python
+    workers across jobs) and serves them without asking the server again: a file rewritten since would be
+    counted from stale bytes, though its new ETag sent it to be recounted. ``CPL_VSIL_CURL_NON_CACHED``
+    drops them when the file is closed (it cannot drop what an earlier read without it cached).
+    """
+    paths = [_gdal_path(h) for h in (task.href, task.mask_href) if h is not None and is_remote(h)]
+    if not paths:
+        return job
+    known = job.gdal.get("CPL_VSIL_CURL_NON_CACHED")
+    return replace(job, gdal={**job.gdal, "CPL_VSIL_CURL_NON_CACHED": ":".join([*paths, *filter(None, [known])])})
+
+
+def _gdal_path(href: str) -> str:
+    """The name GDAL gives a remote file: ``/vsis3/b/k`` for ``s3://b/k``, ``/vsicurl/URL`` for a URL."""
+    if href.startswith("s3://"):
+        return "/vsis3/" + href.removeprefix("s3://")
+    return href if href.startswith("/vsi") else "/vsicurl/" + href
 
 
 def _unchanged(href: str, identity: str, job: JobSpec) -> bool:

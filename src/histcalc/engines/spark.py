@@ -78,6 +78,8 @@ def run(
     """
     sc = spark.sparkContext
     slices = partitions(len(tasks), sc.defaultParallelism)
+    if cache is not None:  # a re-run's new files are the last dates: spread them over the partitions
+        tasks = interleaved(tasks, slices)
     log.info("spark engine: %d task(s) in %d partition(s) on %s", len(tasks), slices, sc.master)
     shared = sc.broadcast(job)
     try:
@@ -98,6 +100,20 @@ def partitions(n_tasks: int, parallelism: int) -> int:
     """Partitions for ``n_tasks``: 4 per core, more when there are many tasks (500 at most in each)."""
     wanted = max(parallelism * _PARTITIONS_PER_CORE, -(-n_tasks // _TASKS_PER_PARTITION))
     return max(1, min(n_tasks, wanted))
+
+
+def interleaved(tasks: Sequence[Task], slices: int) -> list[Task]:
+    """``tasks`` dealt round-robin, newest (last) first, into Spark's contiguous slices ``[i*n//slices, ...)``."""
+    n = len(tasks)
+    sizes = [(i + 1) * n // slices - i * n // slices for i in range(slices)]
+    buckets: list[list[Task]] = [[] for _ in range(slices)]
+    i = 0
+    for task in reversed(tasks):
+        while len(buckets[i]) == sizes[i]:  # the sizes add up to n: a free bucket is always found
+            i = (i + 1) % slices
+        buckets[i].append(task)
+        i = (i + 1) % slices
+    return [task for bucket in buckets for task in bucket]
 
 
 def parallelism(spark: Any) -> int:
