@@ -180,6 +180,9 @@ def test_the_job_hash_covers_every_counting_field_and_nothing_else() -> None:
     assert task_key("j", task, job, "size=1;mtime_ns=3") != key_of[0]  # the file changed
     with pytest.raises(UnhashableValue):
         canonical(object())
+    geoms = np.array([shapely.box(0, 0, 1, 1), shapely.box(0, 0, 2, 2)], dtype=object)
+    copy = np.array([shapely.box(0, 0, 1, 1), shapely.box(0, 0, 2, 2)], dtype=object)
+    assert canonical(geoms) == canonical(copy) != canonical(copy[::-1])  # by value, not by address
 
 
 def test_zones_key_by_geometry_not_by_file(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ def canonical(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"type": type(value).__qualname__, "fields": fields}
+    if isinstance(value, np.ndarray) and value.dtype.hasobject:  # pointers: hash the objects themselves
+        return {"objects": list(value.shape), "items": [canonical(v) for v in value.ravel().tolist()]}
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
         return {
