@@ -204,19 +204,28 @@ def test_zones_key_by_geometry_not_by_file(tmp_path: Path) -> None:
     assert key(one) == key(renamed) and key(one) != key(moved)
 
 
-def test_zonal_may_then_june_equals_a_clean_run(season: Any, tmp_path: Path) -> None:
+@BOTH
+def test_zonal_may_then_june_equals_a_clean_run_and_moved_zones_miss(
+    engine: str, season: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     import geopandas as gpd
 
     from histcalc.zones import load_zones
 
-    polys = [shapely.box(X0 + 22, Y0 - 300, X0 + 180, Y0 - 12), shapely.box(X0 + 150, Y0 - 470, X0 + 390, Y0 - 250)]
-    gpd.GeoDataFrame({"id": ["p1", "p2"]}, geometry=polys, crs=CRS).to_file(tmp_path / "z.gpkg", driver="GPKG")
-    zones = load_zones(tmp_path / "z.gpkg", "id")
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+
+    def zones_file(name: str, shift: float) -> Any:
+        polys = [shapely.box(X0 + 22 + shift, Y0 - 300, X0 + 180, Y0 - 12),
+                 shapely.box(X0 + 150, Y0 - 470, X0 + 390, Y0 - 250)]  # fmt: skip
+        gpd.GeoDataFrame({"id": ["p1", "p2"]}, geometry=polys, crs=CRS).to_file(tmp_path / name, driver="GPKG")
+        return load_zones(tmp_path / name, "id")
+
+    zones = zones_file("z.gpkg", 0)
     may, june = season
     cache = tmp_path / "cache"
-    run(may, "local", None, cache, zones=zones, group_by="month")
-    second = run(may + june, "local", None, cache, zones=zones, group_by="month")
-    clean = run(may + june, "local", None, None, zones=zones, group_by="month")
+    run(may, engine, spark, cache, zones=zones, group_by="month")
+    second = run(may + june, engine, spark, cache, zones=zones, group_by="month")
+    clean = run(may + june, engine, spark, None, zones=zones, group_by="month")
     assert second.files_cached == len(may)
     assert_same(second, clean)
     for zone in ("p1", "p2"):
@@ -225,6 +234,10 @@ def test_zonal_may_then_june_equals_a_clean_run(season: Any, tmp_path: Path) -> 
             np.testing.assert_array_equal(got.counts, want.counts)
             assert (got.nodata, got.masked, got.vmin, got.vmax) == (want.nodata, want.masked, want.vmin, want.vmax)
             assert got.moments.mean == pytest.approx(want.moments.mean, rel=1e-12)
+    moved = zones_file("moved.gpkg", 40.0)  # one zone's edge moves by 4 pixels
+    assert run(may, engine, spark, cache, zones=moved, group_by="month").files_cached == 0
+    renamed = zones_file("renamed.gpkg", 0)  # the same zones in another file
+    assert run(may + june, engine, spark, cache, zones=renamed, group_by="month").files_cached == len(may) + len(june)
 
 
 def test_a_corrupt_entry_is_reported_recounted_and_overwritten(
