@@ -440,13 +440,3 @@ def test_spark_partitions_get_a_share_of_the_last_files_with_a_cache() -> None:
     assert sorted(order, key=lambda t: int(t.href.split(".")[0])) == tasks
     slices = [order[i * 44 // 8 : (i + 1) * 44 // 8] for i in range(8)]  # how pyspark cuts a list
     assert all(any(t in s for t in tasks[-8:]) for s in slices)  # each partition has one of the 8 newest
-
-
-def test_a_recounted_remote_file_is_read_with_gdal_told_to_forget_it() -> None:
-    from histcalc.cached_task import _dropping_gdal_cache
-
-    job = JobSpec(BINS, gdal={"CPL_VSIL_CURL_NON_CACHED": "/vsis3/other/"})
-    task = Task("s3://bucket/a/NDVI.tif", mask_href="/vsicurl/https://host/a/SCL.tif")
-    option = _dropping_gdal_cache(task, job).gdal["CPL_VSIL_CURL_NON_CACHED"]
-    assert option == "/vsis3/bucket/a/NDVI.tif:/vsicurl/https://host/a/SCL.tif:/vsis3/other/"
-    assert _dropping_gdal_cache(Task("/data/a.tif"), job) is job  # local files: GDAL caches nothing

@@ -127,3 +127,23 @@ def test_http_files_behind_a_token_are_keyed_by_etag_and_not_fetched_again(tmp_p
         assert third.files_cached == len(MAY) - 1
         want = brute_force([served / Path(s.href).name for s in scenes], BINS.array)
         np.testing.assert_array_equal(third.histogram.counts, want["counts"])
+
+
+def test_a_rewritten_s3_file_is_counted_fresh_in_a_process_that_read_it_before(
+    s3: MotoS3Server, tmp_path: Path
+) -> None:
+    """GDAL serves a remote file's cached bytes for the life of a process, unasked: the recount must not see them."""
+    local = [write_scene(tmp_path, d, 300 + i) for i, d in enumerate(MAY[:3])]
+    scenes = upload(s3, local)
+    cache, gdal = str(tmp_path / "cache"), s3.gdal_settings()
+
+    def job(location: str | None) -> Any:  # one process: the reads happen in this one, with GDAL's cache
+        return compute_histogram(scenes, BINS, engine="local", workers=1, gdal=gdal, cache=location)
+
+    job(None)  # GDAL now holds the files' bytes
+    (tmp_path / "new").mkdir()
+    rewritten = write_scene(tmp_path / "new", MAY[0], seed=31337)
+    s3.client().upload_file(rewritten.href, DATA, f"ndvi/{Path(rewritten.href).name}")
+    result = job(cache)
+    files = [Path(rewritten.href)] + [Path(s.href) for s in local[1:]]
+    np.testing.assert_array_equal(result.histogram.counts, brute_force(files, BINS.array)["counts"])

@@ -8,16 +8,18 @@ that cannot be read or written at run time costs a warning, never the job: the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from histcalc.cache import Store, check_writable, open_store
 from histcalc.cache_entry import CorruptEntry, decode, encode
 from histcalc.cache_key import COUNTING_FORMAT, file_identity, href_key, job_hash, task_key
+from histcalc.errors import RasterReadError
 from histcalc.gdalenv import is_remote
 from histcalc.plan import JobSpec, Task, run_task
 from histcalc.result import Partial
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 ENTRY_SUFFIX = ".hcp"
 JOB_FILE = "job.json"
 _JOB_DIR_CHARS = 24  # of the job hash's 64: a directory per job, still unique in practice
+_READ_HERE: set[str] = set()  # remote files this process has read: GDAL may still hold their bytes
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,17 @@ def run_cached_tasks(tasks: Iterable[Task], job: JobSpec, cache: TaskCache | Non
 def run_cached(task: Task, job: JobSpec, cache: TaskCache | None) -> Partial:
     """One task: the stored partial when its file is unchanged, else counted (and stored when it succeeded)."""
     if cache is None:
-        return run_task(task, job)
+        return _read(task, job)
     identity = file_identity(task.href, job.gdal)
     if identity is None:
         log.debug("cache: %s has no identity (size/mtime, ETag); read, not cached", href_key(task.href))
-        return run_task(task, job)
+        return _read(task, job)
     store = cache.store(job)
     name = cache.entry_name(task_key(cache.job_key, task, job, identity))
     stored = _load(store, name, task, job, cache.job_key)
     if stored is not None:
         return stored
-    partial = run_task(task, _dropping_gdal_cache(task, job))
+    partial = _read(task, job, fresh=True)
     if not partial.failed and _unchanged(task.href, identity, job):
         _save(store, name, partial, {"job": cache.job_key, "href": href_key(task.href), "part": task.part})
     return partial
@@ -104,19 +107,27 @@ def _save(store: Store, name: str, partial: Partial, meta: dict[str, Any]) -> No
         log.warning("cache: cannot write %s (%s)", name, exc)
 
 
-def _dropping_gdal_cache(task: Task, job: JobSpec) -> JobSpec:
-    """``job`` with GDAL told to forget a remote file's cached bytes when the task closes it.
+def _read(task: Task, job: JobSpec, fresh: bool = False) -> Partial:
+    """Count ``task``; ``fresh``: first make GDAL forget the remote files this process has read before.
 
-    GDAL keeps the blocks and size of remote files for the life of the process (Spark reuses its Python
+    GDAL keeps the bytes and size of remote files for the life of the process (Spark reuses its Python
     workers across jobs) and serves them without asking the server again: a file rewritten since would be
-    counted from stale bytes, though its new ETag sent it to be recounted. ``CPL_VSIL_CURL_NON_CACHED``
-    drops them when the file is closed (it cannot drop what an earlier read without it cached).
+    counted from stale bytes, though its new ETag sent it to be recounted.
     """
-    paths = [_gdal_path(h) for h in (task.href, task.mask_href) if h is not None and is_remote(h)]
-    if not paths:
-        return job
-    known = job.gdal.get("CPL_VSIL_CURL_NON_CACHED")
-    return replace(job, gdal={**job.gdal, "CPL_VSIL_CURL_NON_CACHED": ":".join([*paths, *filter(None, [known])])})
+    remote = [h for h in (task.href, task.mask_href) if h is not None and is_remote(h)]
+    for href in remote:
+        if fresh and href in _READ_HERE:
+            _forget(href, job.gdal)
+        _READ_HERE.add(href)
+    return run_task(task, job)
+
+
+def _forget(href: str, gdal: Mapping[str, str]) -> None:
+    """Open and close ``href`` with ``CPL_VSIL_CURL_NON_CACHED``: GDAL drops its cached bytes at the close."""
+    from histcalc.raster import opened
+
+    with contextlib.suppress(RasterReadError), opened(href, {**gdal, "CPL_VSIL_CURL_NON_CACHED": _gdal_path(href)}):
+        pass
 
 
 def _gdal_path(href: str) -> str:
