@@ -129,6 +129,20 @@ def test_a_file_rewritten_in_place_is_recounted(
     assert again.histogram.nodata == ref["nodata"]
 
 
+def test_a_rewritten_mask_file_is_recounted(season: Any, tmp_path: Path) -> None:
+    may, _ = season
+    cache = tmp_path / "cache"
+    masked = {"overrides": Overrides(mask_asset="SCL", mask_values=(3, 8, 9))}
+    run(may, "local", None, cache, **masked)
+    scl = Path(may[1].extra_hrefs["SCL"])
+    before = os.stat(scl)
+    write_raster(scl, np.full((48, 40), 8, np.uint8), crs=CRS, transform=GRID, block=16)  # all cloud now
+    os.utime(scl, ns=(before.st_atime_ns, before.st_mtime_ns + 5_000_000_000))
+    again = run(may, "local", None, cache, **masked)
+    assert again.files_cached == len(may) - 1
+    assert_same(again, run(may, "local", None, None, **masked))
+
+
 @pytest.mark.parametrize(
     "change",
     [

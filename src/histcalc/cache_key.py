@@ -8,9 +8,10 @@ A key joins three things:
   raises rather than hashing something that varies between processes;
 - the **task**: every field of :class:`~histcalc.plan.Task` but ``href``, and, for zonal jobs, the task's own
   zone subset (geometry and zone positions, not the zones' file name);
-- the **file's identity**: the href (without a signed query string) plus size and mtime for local files, or
-  the ETag / Last-Modified and size of a HEAD request for HTTP and S3; the catalog's ``updated`` property
-  travels in the task. A file whose identity cannot be learnt is not cached (it is read every time).
+- the **file's identity** (and its mask file's, joined by the caller): the href (without a signed query
+  string) plus size and mtime for local files, or the ETag / Last-Modified and size of a HEAD request for
+  HTTP and S3; the catalog's ``updated`` property travels in the task. A file whose identity cannot be
+  learnt is not cached (it is read every time).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def run_cached(task: Task, job: JobSpec, cache: TaskCache | None) -> Partial:
     """One task: the stored partial when its file is unchanged, else counted (and stored when it succeeded)."""
     if cache is None:
         return _read(task, job)
-    identity = file_identity(task.href, job.gdal)
+    identity = _identity(task, job)
     if identity is None:
         log.debug("cache: %s has no identity (size/mtime, ETag); read, not cached", href_key(task.href))
         return _read(task, job)
@@ -80,7 +80,7 @@ def run_cached(task: Task, job: JobSpec, cache: TaskCache | None) -> Partial:
     if stored is not None:
         return stored
     partial = _read(task, job, fresh=True)
-    if not partial.failed and _unchanged(task.href, identity, job):
+    if not partial.failed and _unchanged(task, identity, job):
         _save(store, name, partial, {"job": cache.job_key, "href": href_key(task.href), "part": task.part})
     return partial
 
@@ -137,13 +137,19 @@ def _gdal_path(href: str) -> str:
     return href if href.startswith("/vsi") else "/vsicurl/" + href
 
 
-def _unchanged(href: str, identity: str, job: JobSpec) -> bool:
+def _identity(task: Task, job: JobSpec) -> str | None:
+    """The identity of the task's file and of its mask file (a reprocessed mask changes the counts too)."""
+    found = [file_identity(h, job.gdal) for h in (task.href, task.mask_href) if h is not None]
+    return None if any(i is None for i in found) else " | ".join(i for i in found if i is not None)
+
+
+def _unchanged(task: Task, identity: str, job: JobSpec) -> bool:
     """A local file rewritten while it was read is not stored (its counts may mix both versions)."""
-    if is_remote(href):
+    if any(is_remote(h) for h in (task.href, task.mask_href) if h is not None):
         return True  # one HEAD per file is enough; a remote object is replaced whole
-    if file_identity(href, job.gdal) == identity:
+    if _identity(task, job) == identity:
         return True
-    log.warning("cache: %s changed while it was read; not cached", href)
+    log.warning("cache: %s (or its mask) changed while it was read; not cached", task.href)
     return False
 
 
