@@ -74,6 +74,10 @@ def _dispatch(args: list[str]) -> int:
         from histcalc.cli_demo import run_demo
 
         return run_demo(args[1:], run_job)
+    if args and args[0] == "cache":
+        from histcalc.cli_cache import run_cache
+
+        return run_cache(args[1:])
     if args and args[0] == "plot":
         return run_plot(args[1:])
     ns = job_parser().parse_args(args)
@@ -120,6 +124,7 @@ def run_job(ns: argparse.Namespace) -> int:
     check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
+    check_cache_option(ns.cache)
     zones = zones_from_args(ns)
     scenes = find_scenes_with_hints(query)
     overrides = resolve_mask_asset(scenes, overrides)
@@ -148,6 +153,7 @@ def run_job(ns: argparse.Namespace) -> int:
             group_by=ns.group_by,
             zones=zones,
             zone_datasets=zone_datasets_from_args(ns, percentiles),
+            cache=ns.cache,
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)
@@ -177,6 +183,16 @@ def run_job(ns: argparse.Namespace) -> int:
         log.warning("no pixel was counted: %s", _why_nothing(result.histogram))
         return EXIT_NOTHING_COUNTED
     return 0
+
+
+def check_cache_option(location: str | None) -> None:
+    """--cache: the location must be writable (created if needed); one line otherwise, before any pixel."""
+    if location is None:
+        return
+    from histcalc import gdalenv
+    from histcalc.cache import check_writable, open_store
+
+    check_writable(open_store(location, gdalenv.capture()))
 
 
 def _why_nothing(h: Histogram) -> str:

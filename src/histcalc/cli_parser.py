@@ -19,6 +19,7 @@ EPILOG = """\
 subcommands:
   histcalc demo [options]          make the demo dataset (./demo-data) and run the seed's query on it
   histcalc plot RESULT.json [-o P] redraw the plot of a saved result
+  histcalc cache info|prune LOC    what a --cache holds; delete entries --older-than DAYS or a date
 
 examples:
   histcalc --start-date 2024-05-01 --end-date 2024-06-10 --bbox 4.91,51.16,5.24,51.27 -o ndvi.json
@@ -137,6 +138,13 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         type=str.lower,
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
+    )
+    # --cache (issue 13): incremental and resumable jobs
+    run.add_argument(
+        "--cache",
+        metavar="LOCATION",
+        help="reuse the counts of files already counted with the same options, store the others' "
+        "(a directory or s3://bucket/prefix; see histcalc cache info|prune)",
     )
     run.add_argument(
         "--dry-run",

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from histcalc.cached_task import TaskCache, run_cached_tasks
 from histcalc.engines import Progress
 from histcalc.errors import EngineError, JavaNotFound, RasterReadError
-from histcalc.plan import JobSpec, Task, run_tasks
+from histcalc.plan import JobSpec, Task
 from histcalc.result import Partial, merge_records
 
 if TYPE_CHECKING:
@@ -76,15 +77,19 @@ def run(
     job: JobSpec,
     spark: Any,
     progress: Progress | None = None,
+    cache: TaskCache | None = None,
     dataset: tuple[DatasetSpec, Written] | None = None,
 ) -> Partial:
     """Run ``tasks`` on the session's executors, reduce by key there, stream the result in.
 
+    With ``cache`` (small: a location and a hash), the executors read and write their tasks' entries.
     ``dataset``: the executors write the per-zone tables where they reduce them (``histcalc.zone_dataset``)
     and report to the ``Written`` what they wrote; the tables do not come back.
     """
     sc = spark.sparkContext
     slices = partitions(len(tasks), sc.defaultParallelism)
+    if cache is not None:  # a re-run's new files are the last dates: spread them over the partitions
+        tasks = interleaved(tasks, slices)
     log.info("spark engine: %d task(s) in %d partition(s) on %s", len(tasks), slices, sc.master)
     reducers = max(1, min(slices, sc.defaultParallelism))
     shared = sc.broadcast(job)
@@ -92,7 +97,7 @@ def run(
     try:
         records = (
             sc.parallelize(tasks, numSlices=slices)
-            .mapPartitions(lambda part: _count_partition(part, shared.value))
+            .mapPartitions(lambda part: _count_partition(part, shared.value, cache))
             .reduceByKey(merge_records, numPartitions=reducers)
         )
         if writers is not None:
@@ -133,12 +138,28 @@ def partitions(n_tasks: int, parallelism: int) -> int:
     return max(1, min(n_tasks, wanted))
 
 
+def interleaved(tasks: Sequence[Task], slices: int) -> list[Task]:
+    """``tasks`` dealt round-robin, newest (last) first, into Spark's contiguous slices ``[i*n//slices, ...)``."""
+    n = len(tasks)
+    sizes = [(i + 1) * n // slices - i * n // slices for i in range(slices)]
+    buckets: list[list[Task]] = [[] for _ in range(slices)]
+    i = 0
+    for task in reversed(tasks):
+        while len(buckets[i]) == sizes[i]:  # the sizes add up to n: a free bucket is always found
+            i = (i + 1) % slices
+        buckets[i].append(task)
+        i = (i + 1) % slices
+    return [task for bucket in buckets for task in bucket]
+
+
 def parallelism(spark: Any) -> int:
     return int(spark.sparkContext.defaultParallelism)
 
 
-def _count_partition(tasks: Iterator[Task], job: JobSpec) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    yield from run_tasks(tasks, job).records()
+def _count_partition(
+    tasks: Iterator[Task], job: JobSpec, cache: TaskCache | None
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield from run_cached_tasks(tasks, job, cache).records()
 
 
 def _watched(sc: Any, progress: Progress | None) -> Any:
