@@ -217,3 +217,15 @@ def test_sixteen_bit_data_with_many_zones_counts_sparsely(engine: str, tmp_path:
         assert got.nodata == int((inside & (data == 0)).sum()) and got.pixels == int(inside.sum())
         if values.size:
             assert got.moments.mean == pytest.approx(values.mean()) and got.vmax == values.max()
+
+
+def test_dense_zone_counts_widen_before_an_int32_cell_could_overflow(
+    zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-task counts are int32 until the labelled pixels could pass the limit (lowered here to 50)."""
+    import histcalc.zone_counter as zone_counter
+
+    monkeypatch.setattr(zone_counter, "_INT32_MAX", 50)
+    scene_list = scenes(tmp_path, days=2)
+    result = compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=load_zones(zones_file, "name"))
+    check(result, scene_list, {s.day.isoformat(): [s] for s in scene_list})  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
-from histcalc.zonal import ZoneSum, ZoneTable, dn_slots_and_values, zone_stats
+from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values, zone_stats
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
@@ -77,3 +77,59 @@ def test_merging_many_tables_compacts_and_stays_exact() -> None:
     merged = total.table()
     assert len(np.unique(merged.zone)) == len(merged.zone)
     assert int(zone_stats(merged, bins, ())["count"].sum()) == count
+
+
+def _tables_by_both_kernels(
+    monkeypatch: pytest.MonkeyPatch, counts: np.ndarray, tallies: np.ndarray, bins: BinSpec, scale: float
+):
+    subset = np.arange(10, 10 + len(counts) - 1, dtype=np.int64)
+    slots, values = dn_slots_and_values(0, 256, NODATA_DN, scale, OFFSET, bins)
+    tables = []
+    for name in ("numba", "numpy"):
+        monkeypatch.setenv("HISTCALC_KERNEL", name)
+        tables.append(ZoneTable.from_dn_counts(subset, counts, tallies, slots, values, bins.count))
+    return tables
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize(
+    ("bins", "scale"),
+    [
+        (BinSpec.per_digital_number("uint8", SCALE, OFFSET), SCALE),
+        (BinSpec.uniform(7, 0.1, 0.8), SCALE),  # several DNs per bin, and DNs below/above the range
+        (BinSpec.uniform(5, -1.0, 0.0), -SCALE),  # a negative scale: slots fall with the DN (reference path)
+    ],
+)
+def test_compiled_zone_table_equals_the_numpy_reference(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, bins: BinSpec, scale: float
+) -> None:
+    rng = np.random.default_rng(7)
+    counts = np.zeros((401, 256), dtype)
+    hot = rng.random(counts.shape) < 0.05
+    counts[hot] = rng.integers(1, 1000, size=int(hot.sum()))
+    counts[5] = 0  # a zone with nothing, one with only nodata DNs, one with only tallies
+    counts[6] = 0
+    counts[6, NODATA_DN] = 3
+    counts[7] = 0
+    tallies = np.zeros((401, 2), np.int64)
+    tallies[7] = (2, 1)
+    tallies[rng.integers(1, 401, 30)] = rng.integers(0, 4, size=(30, 2))
+    compiled, reference = _tables_by_both_kernels(monkeypatch, counts, tallies, bins, scale)
+    reference = reference.compacted()  # one cell per (zone, slot), sorted, as the compiled table is
+    assert 6 + 10 - 1 in reference.zone and 4 + 10 not in reference.zone
+    for name in ("cell_zone", "cell_slot", "cell_count", "zone", "nodata", "masked", "n", "vmin", "vmax"):
+        np.testing.assert_array_equal(getattr(compiled, name), getattr(reference, name), err_msg=name)
+    for name in ("mean", "m2"):
+        np.testing.assert_allclose(getattr(compiled, name), getattr(reference, name), rtol=1e-12, err_msg=name)
+
+
+def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
+    bins = BinSpec.per_digital_number("uint8", SCALE, OFFSET)
+    table, _ = task_table(np.random.default_rng(3), 50, np.arange(0, 50, 2, dtype=np.int64), bins)
+    compact = table.compacted()
+    assert compact.is_compact()
+    assert ZoneSum(compact).table() is compact  # nothing to add up: kept as it is
+    both = concat([compact, compact])
+    assert not both.is_compact()
+    summed = ZoneSum(both).table()
+    np.testing.assert_array_equal(summed.cell_count, 2 * compact.cell_count)

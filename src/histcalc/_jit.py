@@ -159,3 +159,76 @@ def count_float(
             vmax = max(vmax, v)
     ints = np.array([data.size - outside, missing, masked, below, above, n], dtype=np.int64)
     return ints, np.array([shift, s1, s2, vmin, vmax])
+
+
+@njit(nogil=True, cache=True)
+def zone_cells(counts, tallies, dn_slots, dn_values, nbins):
+    """A task's sparse zone table from dense ``counts[label, dn]`` in two passes (sizes, then fill).
+
+    Row ``r + 1`` of ``counts``/``tallies`` is the subset's zone ``r``; ``dn_slots`` must not decrease
+    over the DNs it places (the caller checks), so the DNs of one slot are adjacent and their counts
+    add up to one cell. Returns the cells (row, slot, count), the seen rows with their nodata, masked,
+    n, mean, m2, min and max, and the pixels accounted for (cells, nodata DN and tallies).
+    """
+    zones, dns = counts.shape[0] - 1, counts.shape[1]
+    n_cells = n_seen = 0
+    for r in range(zones):
+        seen = tallies[r + 1, 0] > 0 or tallies[r + 1, 1] > 0
+        last = -2
+        for j in range(dns):
+            if counts[r + 1, j] == 0:
+                continue
+            seen = True
+            s = dn_slots[j]
+            if s >= 0 and s != last:
+                n_cells += 1
+                last = s
+        n_seen += seen
+    cell_row = np.empty(n_cells, np.int64)
+    cell_slot = np.empty(n_cells, np.int64)
+    cell_count = np.zeros(n_cells, np.int64)
+    rows = np.empty(n_seen, np.int64)
+    ints = np.zeros((n_seen, 3), np.int64)  # nodata, masked, n
+    floats = np.empty((n_seen, 4), np.float64)  # mean, m2, min, max
+    k = q = 0
+    accounted = 0
+    for r in range(zones):
+        nodata, masked = tallies[r + 1, 0], tallies[r + 1, 1]
+        accounted += nodata + masked
+        first, n, total, vmin, vmax = k, 0, 0.0, np.inf, -np.inf
+        last = -2
+        for j in range(dns):
+            c = counts[r + 1, j]
+            if c == 0:
+                continue
+            accounted += c
+            s = dn_slots[j]
+            if s < 0:
+                nodata += c
+                continue
+            if s != last:
+                cell_row[k], cell_slot[k] = r, s
+                k += 1
+                last = s
+            cell_count[k - 1] += c
+            if 1 <= s <= nbins:
+                v = dn_values[j]
+                n += c
+                total += v * c
+                vmin = min(vmin, v)
+                vmax = max(vmax, v)
+        if k == first and nodata == 0 and masked == 0:
+            continue
+        mean = total / n if n > 0 else 0.0
+        m2 = 0.0
+        for j in range(dns):
+            c = counts[r + 1, j]
+            s = dn_slots[j]
+            if c != 0 and 1 <= s <= nbins:
+                d = dn_values[j] - mean
+                m2 += c * d * d
+        rows[q] = r
+        ints[q, 0], ints[q, 1], ints[q, 2] = nodata, masked, n
+        floats[q, 0], floats[q, 1], floats[q, 2], floats[q, 3] = mean, m2, vmin, vmax
+        q += 1
+    return cell_row, cell_slot, cell_count, rows, ints, floats, accounted

@@ -19,7 +19,7 @@ from histcalc.argv import join_number_args, parse_numbers
 from histcalc.bins import BinSpec
 from histcalc.cli_logging import configure_logging, quiet_spark_startup
 from histcalc.cli_parser import EXIT_NOTHING_COUNTED, MAX_BINS, SEED_BBOX, Parser, job_parser
-from histcalc.cli_zones import write_zone_outputs, zones_from_args
+from histcalc.cli_zones import write_zone_outputs, zone_datasets_from_args, zones_from_args
 from histcalc.errors import HistcalcError, InvalidBins, TooManyFailures, UsageError
 from histcalc.histogram import Histogram
 from histcalc.options import (
@@ -82,6 +82,10 @@ def _dispatch(args: list[str]) -> int:
         from histcalc.cli_demo import run_demo
 
         return run_demo(args[1:], run_job)
+    if args and args[0] == "cache":
+        from histcalc.cli_cache import run_cache
+
+        return run_cache(args[1:])
     if args and args[0] == "plot":
         return run_plot(args[1:])
     if args and args[0] in ("login", "logout"):
@@ -139,6 +143,7 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
     check_engine_options(ns)
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
+    check_cache_option(ns.cache)
     zones = zones_from_args(ns)
     scenes = auth.find_scenes(query, find_scenes_with_hints)  # with the login's token where the catalog wants it
     auth.activate([s.href for s in scenes])  # a fresh token for remote files, kept fresh until the job ends
@@ -167,6 +172,8 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
             progress=progress,
             group_by=ns.group_by,
             zones=zones,
+            zone_datasets=zone_datasets_from_args(ns, percentiles),
+            cache=ns.cache,
             gdal=auth.gdal_settings(ns.engine, ns.master),  # None without credentials: captured as before
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
@@ -197,6 +204,16 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
         log.warning("no pixel was counted: %s", _why_nothing(result.histogram))
         return EXIT_NOTHING_COUNTED
     return 0
+
+
+def check_cache_option(location: str | None) -> None:
+    """--cache: the location must be writable (created if needed); one line otherwise, before any pixel."""
+    if location is None:
+        return
+    from histcalc import gdalenv
+    from histcalc.cache import check_writable, open_store
+
+    check_writable(open_store(location, gdalenv.capture()))
 
 
 def _why_nothing(h: Histogram) -> str:

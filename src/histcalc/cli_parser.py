@@ -19,6 +19,7 @@ EPILOG = """\
 subcommands:
   histcalc demo [options]          make the demo dataset (./demo-data) and run the seed's query on it
   histcalc plot RESULT.json [-o P] redraw the plot of a saved result
+  histcalc cache info|prune LOC    what a --cache holds; delete entries --older-than DAYS or a date
   histcalc login / logout          store (or remove) a login for data served to authenticated users only
 
 examples:
@@ -141,6 +142,13 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         default="skip",
         help="skip (report) unreadable files, or fail the job (default skip)",
     )
+    # --cache (issue 13): incremental and resumable jobs
+    run.add_argument(
+        "--cache",
+        metavar="LOCATION",
+        help="reuse the counts of files already counted with the same options, store the others' "
+        "(a directory or s3://bucket/prefix; see histcalc cache info|prune)",
+    )
     run.add_argument(
         "--auth",
         choices=("stored", "env", "none"),
@@ -169,12 +177,17 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         "--zone-stats",
         metavar="FILE",
         help="one row per zone and group: pixels, count, tallies, mean, std, min, max, percentiles "
-        "(.csv, .parquet, or .gpkg/.geojson with the zones' shapes)",
+        "(.csv, .parquet, or .gpkg/.geojson with the zones' shapes; DIR/ for a Parquet dataset)",
     )
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", metavar="JSON", help="write the result as JSON")
     out.add_argument("--csv", metavar="CSV", help="tidy CSV: group, kind, bin_low, bin_high, bin_centre, count")
-    out.add_argument("--parquet", metavar="FILE", help="the CSV's table as Parquet, with the query (needs pyarrow)")
+    out.add_argument(
+        "--parquet",
+        metavar="FILE",
+        help="the CSV's table as Parquet, with the query (needs pyarrow); with --zones, DIR/ for a dataset "
+        "written where the tables are reduced",
+    )
     out.add_argument("--plot", metavar="PNG", help="plot the histogram (and the groups) to .png, .pdf, .svg, ...")
     out.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     out.add_argument("-q", "--quiet", action="count", default=0, help="less log output")

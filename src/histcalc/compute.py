@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from histcalc import gdalenv
+from histcalc import gdalenv, zone_dataset
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
@@ -28,6 +28,8 @@ from histcalc.result import JobResult
 from histcalc.scenes import Scene
 
 if TYPE_CHECKING:
+    from histcalc.cached_task import TaskCache
+    from histcalc.zone_dataset import DatasetSpec, Written, ZoneDatasets
     from histcalc.zones import Zones
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ def compute_histogram(
     progress: Progress | None = None,
     group_by: str | None = None,
     zones: Zones | None = None,
+    zone_datasets: ZoneDatasets | None = None,
+    cache: str | None = None,
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
@@ -57,6 +61,11 @@ def compute_histogram(
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
     ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
     ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
+    ``zone_datasets``: write those tables as Parquet datasets where they are reduced (Spark executors
+    included) instead of returning them (``result.zone_tables`` is then empty, ``result.zones_with_pixels``
+    says how many zones counted a pixel).
+    ``cache`` (a directory or ``s3://bucket/prefix``): reuse the stored counts of unchanged files and store
+    the others' (``result.files_cached`` says how many came from it).
     """
     engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
@@ -78,7 +87,8 @@ def compute_histogram(
         started += startup  # the job's time excludes the session start (logged on its own)
         log.info("spark session ready in %.1f s (master %s)", startup, session.sparkContext.master)
         cores = spark_engine.parallelism(session)
-    parts = 1 if zones is not None else split_parts(len(scenes), cores)
+    # with a cache a file is one task: its entry then serves any later run, whatever its number of files and cores
+    parts = 1 if zones is not None or cache is not None else split_parts(len(scenes), cores)
     tasks = plan_tasks(scenes, parts, overrides, group_by)
     subsets, header = None, None
     if zones is not None:
@@ -90,19 +100,26 @@ def compute_histogram(
         aoi,
         overrides.band,
         parts,
-        overrides.mask_values,
+        overrides.mask_values if overrides.mask_asset else (),  # no effect without a mask: kept out of cache keys
         overrides.all_touched,
         settings,
         on_error,
         subsets,
     )
+    dataset = _datasets(zone_datasets, zones, job, group_by is not None)
+    task_cache = _open_cache(cache, job, group_by)
     if engine == "local":
         remote = any(local.is_remote(h) for h in hrefs)
-        partial = local.run(tasks, job, len(tasks), workers, progress, remote)
+        partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache)
+        if dataset is not None:
+            zone_dataset.reduce_locally(partial.take_zone_tables(), *dataset)
     else:
-        partial = spark_engine.run(tasks, job, session, progress)
-    result = partial.finish(hrefs, len(tasks), engine, time.perf_counter() - started, job.bins, group_by is not None)
+        partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
+    elapsed = time.perf_counter() - started
+    result = partial.finish(hrefs, len(tasks), engine, elapsed, job.bins, group_by is not None, cache is not None)
     result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
+    if dataset is not None and zone_datasets is not None:
+        result = replace(result, zones_with_pixels=zone_dataset.finish(dataset[0], zone_datasets, dataset[1]))
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
         engine,
@@ -112,3 +129,21 @@ def compute_histogram(
         result.elapsed_s,
     )
     return result
+
+
+def _datasets(
+    targets: ZoneDatasets | None, zones: Zones | None, job: JobSpec, grouped: bool
+) -> tuple[DatasetSpec, Written] | None:
+    if targets is None or (targets.tidy is None and targets.stats is None):
+        return None
+    if zones is None:
+        raise UsageError("Parquet datasets of per-zone tables need zones")
+    return zone_dataset.prepare(targets, zones.ids, job.bins, grouped), zone_dataset.Written()
+
+
+def _open_cache(location: str | None, job: JobSpec, group_by: str | None) -> TaskCache | None:
+    if location is None:
+        return None
+    from histcalc.cached_task import open_cache
+
+    return open_cache(location, job, {"group_by": group_by})

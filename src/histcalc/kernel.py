@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Array = npt.NDArray[Any]
 Counts = npt.NDArray[np.int64]
+DenseCounts = npt.NDArray[np.integer[Any]]  # int64, or int32 where no cell can pass 2**31 - 1
 BoolArray = npt.NDArray[np.bool_]
 # a mask band as read (0 = masked, any other value = valid) or a boolean array
 ValidArray = npt.NDArray[Any]
@@ -169,7 +170,7 @@ def count_dn(
     return Tallies(int(out[0]), int(out[1]), int(out[2]))
 
 
-def _check_dn_columns(data: Array, counts: Counts, lo: int) -> None:
+def _check_dn_columns(data: Array, counts: DenseCounts, lo: int) -> None:
     """Every DN of ``data``'s dtype has a column (the kernels write without bounds checks)."""
     info = np.iinfo(data.dtype)
     if lo > info.min or counts.shape[-1] < info.max - lo + 1:
@@ -234,7 +235,7 @@ def _bincount_sliced(values: Array, counts: Counts, lo: int) -> None:
 def count_zonal(
     labels: npt.NDArray[np.int32],
     data: Array,
-    counts: Counts,
+    counts: DenseCounts,
     lo: int,
     nodata_dn: int | None = None,
     valid: ValidArray | None = None,
@@ -264,7 +265,7 @@ def count_zonal(
 def count_zonal_numpy(
     labels: npt.NDArray[np.int32],
     data: Array,
-    counts: Counts,
+    counts: DenseCounts,
     lo: int,
     nodata_dn: int,
     valid: ValidArray | None,
@@ -284,6 +285,28 @@ def count_zonal_numpy(
     tallies[:, 0] = np.bincount(labels[~good], minlength=zones)
     tallies[:, 1] = np.bincount(labels[masked], minlength=zones)
     return tallies
+
+
+def zone_cells(
+    counts: DenseCounts,
+    tallies: Counts,
+    dn_slots: Counts,
+    dn_values: npt.NDArray[np.float64],
+    nbins: int,
+) -> tuple[Any, ...] | None:
+    """The compiled twin of :meth:`histcalc.zonal.ZoneTable.from_cells` over dense counts, or None.
+
+    None when the numpy reference is selected or when the slots are not in DN order (a negative
+    scale): the caller then takes the reference path, which the tests compare this one against.
+    The last element is the number of pixels the columns account for.
+    """
+    placed = dn_slots[dn_slots >= 0]
+    if kernel_name() == "numpy" or np.any(np.diff(placed) < 0):
+        return None
+    from histcalc import _jit
+
+    columns: tuple[Any, ...] = _jit.zone_cells(counts, tallies, dn_slots, dn_values, nbins)
+    return columns
 
 
 def warm_up() -> None:

@@ -15,6 +15,7 @@ OUTPUT_FLAGS = (
     ("--plot", "plot"),
     ("--zone-stats", "zone_stats"),
 )
+DATASET_FLAGS = ("--parquet", "--zone-stats")  # with --zones, a directory: a Parquet dataset (histcalc.zone_dataset)
 
 
 def check_writable(*paths: str | None) -> None:
@@ -39,7 +40,7 @@ def check_outputs(ns: argparse.Namespace) -> None:
         target = Path(path).resolve()
         if target in seen:
             raise UsageError(f"{seen[target]} and {flag} name the same file {path}")
-        if target.is_dir():
+        if target.is_dir() and not (flag in DATASET_FLAGS and getattr(ns, "zones", None)):
             raise UsageError(f"{flag} {path} is a directory, not a file")
         seen[target] = flag
     if "--parquet" in paths:

@@ -51,6 +51,8 @@ class Task:
     mask_href: str | None = None
     part: int = 0
     zone_key: str | None = None
+    updated: str | None = None
+    """The catalog's ``updated`` property of the item: a reprocessed scene misses the cache (see cache_key)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def plan_tasks(
             _first(overrides.offset, scene.offset),
             _first(overrides.nodata, scene.nodata),
             _mask_href(scene, overrides.mask_asset),
+            updated=scene.updated,
         )
         tasks.append(task)
         tasks.extend(replace(task, part=i) for i in range(1, parts))

@@ -93,6 +93,12 @@ def _group_entry(key: str, h: Histogram, percentiles: Sequence[float]) -> dict[s
     return {"group": key, **entry}
 
 
+def _cache_note(result: JobResult) -> str:
+    if result.files_cached is None:
+        return ""
+    return f"; {result.files_cached} from cache, {result.files_total - result.files_cached} read"
+
+
 def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> str:
     """A few lines a person reads: files, pixel account, statistics and a coarse chart."""
     h = result.histogram
@@ -100,7 +106,8 @@ def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILE
     lines = [
         f"histcalc: histogram of {result.files_total} file(s): {len(result.files_ok)} ok, "
         f"{len(result.files_failed)} failed ({result.engine} engine, {result.elapsed_s:.1f} s"
-        + (f" + {result.startup_s:.1f} s session start)" if result.startup_s else ")"),
+        + (f" + {result.startup_s:.1f} s session start)" if result.startup_s else ")")
+        + _cache_note(result),
         f"pixels: {h.count:,} counted, {h.below:,} below and {h.above:,} above the range, "
         f"{h.nodata:,} nodata, {h.masked:,} masked",
     ]

@@ -33,7 +33,7 @@ Keyed = dict[Key, Histogram]
 class Partial:
     """A mutable, reducible share of the job: histograms per key, file parts, failures, tasks counted."""
 
-    __slots__ = ("failed", "histograms", "parts", "tasks", "zonal")
+    __slots__ = ("cached", "failed", "histograms", "parts", "tasks", "zonal")
 
     def __init__(
         self,
@@ -43,12 +43,14 @@ class Partial:
         failed: dict[str, str] | None = None,
         tasks: int = 0,
         zonal: dict[str, ZoneSum] | None = None,
+        cached: int = 0,
     ) -> None:
         self.histograms: Keyed = histograms if histograms is not None else {}
         self.parts: dict[str, Keyed] = parts if parts is not None else {}
         self.failed: dict[str, str] = failed if failed is not None else {}
         self.tasks = tasks
         self.zonal: dict[str, ZoneSum] = zonal if zonal is not None else {}
+        self.cached = cached  # tasks whose partial came from the cache (see histcalc.cached_task)
 
     @classmethod
     def of_task(cls, href: str, histograms: Keyed, split: bool, zones: dict[str, ZoneTable] | None = None) -> Partial:
@@ -72,12 +74,19 @@ class Partial:
             _merge_keyed(self.parts.setdefault(href, {}), keyed)
         self.failed.update(other.failed)
         self.tasks += other.tasks
+        self.cached += other.cached
         for group, zone_sum in other.zonal.items():
             if group in self.zonal:
                 self.zonal[group].merge(zone_sum)
             else:
                 self.zonal[group] = zone_sum
         return self
+
+    def take_zone_tables(self) -> dict[str, ZoneTable]:
+        """The per-zone table of each group, handed over (this partial keeps none)."""
+        tables = {group: zone_sum.table() for group, zone_sum in self.zonal.items()}
+        self.zonal = {}
+        return tables
 
     def records(self) -> Iterator[tuple[tuple[Any, ...], Any]]:
         """This partial as (record key, value) pairs that a keyed reduce (Spark) can add up."""
@@ -89,6 +98,8 @@ class Partial:
         for group, zone_sum in self.zonal.items():
             yield ("z", group), zone_sum.table()
         yield ("f",), (self.failed, self.tasks)
+        if self.cached:
+            yield ("c",), self.cached
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[tuple[Any, ...], Any]]) -> Partial:
@@ -99,7 +110,14 @@ class Partial:
         return total
 
     def finish(
-        self, hrefs: list[str], tasks: int, engine: str, elapsed: float, bins: BinSpec, grouped: bool = False
+        self,
+        hrefs: list[str],
+        tasks: int,
+        engine: str,
+        elapsed: float,
+        bins: BinSpec,
+        grouped: bool = False,
+        cache: bool = False,
     ) -> JobResult:
         """The job's result: whole files only, each selected file either ok or failed."""
         if self.tasks != tasks:  # an engine lost or duplicated a task: never hide it
@@ -114,7 +132,10 @@ class Partial:
         total = merge_all(groups.values(), bins)
         named = groups if grouped else {}
         zone_tables = {group: zone_sum.table() for group, zone_sum in sorted(self.zonal.items())}
-        return JobResult(total, named, len(hrefs), ok, failed, engine, elapsed, zone_tables=zone_tables)
+        cached = self.cached * len(hrefs) // tasks if cache and tasks else None  # files: a split file has parts
+        return JobResult(
+            total, named, len(hrefs), ok, failed, engine, elapsed, zone_tables=zone_tables, files_cached=cached
+        )
 
 
 def merge_records(a: Any, b: Any) -> Any:
@@ -123,6 +144,8 @@ def merge_records(a: Any, b: Any) -> Any:
         return a + b
     if isinstance(a, ZoneTable):
         return concat([a, b]).compacted()
+    if isinstance(a, int):  # ("c",): tasks from the cache
+        return a + b
     failed_a, tasks_a = a
     failed_b, tasks_b = b
     return ({**failed_a, **failed_b}, tasks_a + tasks_b)
@@ -136,6 +159,8 @@ def _record_partial(rkey: tuple[Any, ...], value: Any) -> Partial:
         return Partial(parts={rkey[1]: {(rkey[2], rkey[3]): value}})
     if kind == "z":
         return Partial(zonal={rkey[1]: ZoneSum(value)})
+    if kind == "c":
+        return Partial(cached=value)
     failed, tasks = value
     return Partial(failed=dict(failed), tasks=tasks)
 
@@ -161,11 +186,17 @@ class JobResult:
     zone_tables: dict[str, ZoneTable] = field(default_factory=dict)
     """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
     zone_ids: list[str] = field(default_factory=list)
+    zones_with_pixels: int | None = None
+    """Zonal jobs whose tables were written as datasets (``zone_tables`` is then empty): zones that counted a pixel."""
+    files_cached: int | None = None
+    """With a cache: the files whose counts came from it (the others were read); None without one."""
 
     def zone_histogram(self, zone_id: str, group: str | None = None) -> Histogram:
         """The histogram of zone ``zone_id`` in ``group``, or over all groups when None; zeros if it had no pixel."""
         from histcalc.zonal import zone_histogram
 
+        if self.zones_with_pixels is not None:
+            raise KeyError("the per-zone tables were written as Parquet datasets, not kept in this result")
         try:
             position = self.zone_ids.index(zone_id)
         except ValueError:
@@ -185,4 +216,5 @@ class JobResult:
             "total": self.files_total,
             "ok": len(self.files_ok),
             "failed": [{"href": h, "error": e} for h, e in self.files_failed.items()],
+            **({} if self.files_cached is None else {"cached": self.files_cached}),
         }

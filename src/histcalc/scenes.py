@@ -89,6 +89,7 @@ class Scene:
     nodata: float | None = None
     dtype: str | None = None
     tile: str | None = None
+    updated: str | None = None  # the item's `updated` property: when its files were last (re)processed
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -213,6 +214,7 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
         nodata=_opt_float(band.get("nodata")),
         dtype=band.get("data_type"),
         tile=_tile_of(item),
+        updated=_text_or_none(item.properties.get("updated")),
         extra_hrefs=extra,
     )
 
@@ -267,6 +269,10 @@ def bbox_matches(bbox: Any, wanted: BBox | None) -> bool:
         return True
     w, s, e, n = (float(v) for v in list(bbox)[:4])
     return not (e < wanted[0] or w > wanted[2] or n < wanted[1] or s > wanted[3])
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _opt_float(value: Any) -> float | None:

@@ -68,8 +68,23 @@ class ZoneTable:
         of DN column ``j`` (-1 for the nodata DN, whose pixels are nodata) and ``dn_values[j]`` its
         physical value.
         """
+        from histcalc import kernel
+
+        compiled = kernel.zone_cells(counts, tallies, dn_slots, dn_values, nbins)
+        if compiled is not None:
+            return cls.from_compiled(zone_index, compiled)
         rows, dns = np.nonzero(counts[1:])
-        return cls.from_cells(zone_index, rows, dns, counts[1:][rows, dns], tallies, dn_slots, dn_values, nbins)
+        c = counts[1:][rows, dns].astype(np.int64)
+        return cls.from_cells(zone_index, rows, dns, c, tallies, dn_slots, dn_values, nbins)
+
+    @classmethod
+    def from_compiled(cls, zone_index: I64, columns: tuple[Any, ...]) -> ZoneTable:
+        """A table from :func:`histcalc.kernel.zone_cells`' columns (rows are positions in ``zone_index``)."""
+        cell_row, cell_slot, cell_count, rows, ints, floats = columns[:6]
+        return cls(
+            zone_index[cell_row], cell_slot, cell_count, zone_index[rows], ints[:, 0].copy(), ints[:, 1].copy(),
+            ints[:, 2].copy(), floats[:, 0].copy(), floats[:, 1].copy(), floats[:, 2].copy(), floats[:, 3].copy(),
+        )  # fmt: skip
 
     @classmethod
     def from_cells(
@@ -107,9 +122,22 @@ class ZoneTable:
             z.n[rows], z.mean[rows], z.m2[rows], z.vmin[rows], z.vmax[rows],
         )  # fmt: skip
 
+    def only_cells(self, keep: npt.NDArray[np.bool_]) -> ZoneTable:
+        """This table with the cells where ``keep`` is true, zone rows unchanged."""
+        z = self
+        return ZoneTable(
+            z.cell_zone[keep], z.cell_slot[keep], z.cell_count[keep], z.zone, z.nodata, z.masked,
+            z.n, z.mean, z.m2, z.vmin, z.vmax,
+        )  # fmt: skip
+
     @property
     def rows(self) -> int:
         return len(self.cell_zone) + len(self.zone)
+
+    def is_compact(self) -> bool:
+        """Whether this table already is what :meth:`compacted` makes (a task's table usually is): an O(n) check."""
+        key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
+        return bool(np.all(np.diff(key) > 0) and np.all(np.diff(self.zone) > 0))
 
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
@@ -132,6 +160,17 @@ class ZoneTable:
             self.cell_zone[first], self.cell_slot[first], counts, zone,
             _isum(zinv, self.nodata, nz), _isum(zinv, self.masked, nz), n, mean, m2, vmin, vmax,
         )  # fmt: skip
+
+
+def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
+    """``table`` plus an empty row for each of ``zones`` that it does not hold (every zone gets a row)."""
+    missing = np.setdiff1d(zones, table.zone)
+    if not len(missing):
+        return table
+    i, f = np.zeros(len(missing), np.int64), np.zeros(len(missing), np.float64)
+    empty = np.zeros(0, np.int64)
+    filler = ZoneTable(empty, empty, empty, missing, i, i, i, f, f, f + np.inf, f - np.inf)
+    return concat([table, filler]).compacted()
 
 
 def _one_slot_per_dn(dn_slots: I64) -> bool:
@@ -174,7 +213,9 @@ class ZoneSum:
     def table(self) -> ZoneTable:
         """The sum so far, compacted."""
         if len(self._pending) != 1 or self._pending_rows != self._compact_rows:
-            merged = concat(self._pending).compacted()
+            merged = concat(self._pending)
+            if len(self._pending) > 1 or not merged.is_compact():
+                merged = merged.compacted()
             self._pending, self._pending_rows = [merged], merged.rows
             self._compact_rows = merged.rows
         return self._pending[0] if self._pending else ZoneTable.empty()

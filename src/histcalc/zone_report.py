@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from histcalc.errors import OutputError, UsageError
 from histcalc.result import JobResult
-from histcalc.zonal import ZoneTable, concat, zone_stats
+from histcalc.zonal import ZoneTable, concat, with_zones, zone_stats
 
 ALL = "all"
 STATS_SUFFIXES = (".csv", ".parquet", ".gpkg", ".geojson", ".json")
@@ -31,7 +31,9 @@ TIDY_COLUMNS = ("zone", "group", "bin_low", "bin_high", "count")
 def check_zone_stats_path(path: str) -> None:
     """Refuse an unknown table format before any pixel is read."""
     if Path(path).suffix.lower() not in STATS_SUFFIXES:
-        raise UsageError(f"--zone-stats {path}: use a .csv, .parquet, .gpkg or .geojson file")
+        raise UsageError(
+            f"--zone-stats {path}: use a .csv, .parquet, .gpkg or .geojson file, or DIR/ for a Parquet dataset"
+        )
 
 
 def grouped_tables(result: JobResult) -> list[tuple[str, ZoneTable]]:
@@ -49,22 +51,11 @@ def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, 
     parts: list[dict[str, Any]] = []
     for group, table in grouped_tables(result):
         if group == ALL:
-            table = _with_every_zone(table, len(ids))
+            table = with_zones(table, np.arange(len(ids), dtype=np.int64))
         columns = zone_stats(table, bins, percentiles)
         parts.append({"zone": ids[table.zone], "group": np.full(len(table.zone), group, dtype=object), **columns})
     names = list(parts[-1])
     return {name: np.concatenate([p[name] for p in parts]) for name in names}
-
-
-def _with_every_zone(table: ZoneTable, n_zones: int) -> ZoneTable:
-    """``table`` plus an empty row for each zone it does not hold."""
-    missing = np.setdiff1d(np.arange(n_zones, dtype=np.int64), table.zone)
-    if not len(missing):
-        return table
-    i, f = np.zeros(len(missing), np.int64), np.zeros(len(missing), np.float64)
-    empty = np.zeros(0, np.int64)
-    filler = ZoneTable(empty, empty, empty, missing, i, i, i, f, f, f + np.inf, f - np.inf)
-    return concat([table, filler]).compacted()
 
 
 def tidy_rows(result: JobResult) -> Iterator[tuple[str, str, float, float, int]]:
@@ -116,16 +107,22 @@ def summary_lines(result: JobResult, where: str | None) -> list[str]:
     """How many zones had pixels, how many none, and where the tables went."""
     if not result.zone_ids:
         return []
-    whole = grouped_tables(result)[-1][1]
-    had = int(np.count_nonzero(zone_stats(whole, result.histogram.bins, ())["count"]))
+    had = zones_with_pixels(result)
     total = len(result.zone_ids)
     line = f"zones: {total:,}: {had:,} with counted pixels, {total - had:,} without"
     return [line + (f"; per-zone statistics in {where}" if where else "")]
 
 
-def summary_dict(result: JobResult, stats_path: str | None) -> dict[str, Any]:
+def zones_with_pixels(result: JobResult) -> int:
+    """Zones that counted a pixel over the whole period."""
+    if result.zones_with_pixels is not None:  # the tables went to datasets
+        return result.zones_with_pixels
     whole = grouped_tables(result)[-1][1]
-    had = int(np.count_nonzero(zone_stats(whole, result.histogram.bins, ())["count"]))
+    return int(np.count_nonzero(zone_stats(whole, result.histogram.bins, ())["count"]))
+
+
+def summary_dict(result: JobResult, stats_path: str | None) -> dict[str, Any]:
+    had = zones_with_pixels(result)
     return {"total": len(result.zone_ids), "with_pixels": had, "without_pixels": len(result.zone_ids) - had,
             "stats_file": stats_path}  # fmt: skip
 

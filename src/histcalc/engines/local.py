@@ -16,9 +16,10 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, TypeVar
 
+from histcalc.cached_task import TaskCache, run_cached, run_cached_tasks
 from histcalc.engines import Progress, lifeline
 from histcalc.errors import EngineError
-from histcalc.plan import JobSpec, Task, run_task, run_tasks
+from histcalc.plan import JobSpec, Task
 from histcalc.result import Partial
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,19 @@ def run(
     workers: int | None = None,
     progress: Progress | None = None,
     remote: bool = False,
+    cache: TaskCache | None = None,
 ) -> Partial:
-    """Run ``tasks`` on ``workers`` processes (1: in this process) and merge the results as they come."""
+    """Run ``tasks`` on ``workers`` processes (1: in this process) and merge the results as they come.
+
+    With ``cache``, each worker looks up and stores its tasks' entries itself.
+    """
     workers = max(1, min(workers or default_workers(), n_tasks or 1))
     log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
     if workers == 1:
-        return _merge_all((run_task(task, job) for task in tasks), n_tasks, progress)
+        return _merge_all((run_cached(task, job, cache) for task in tasks), n_tasks, progress)
     try:
         with ProcessPoolExecutor(
-            workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid())
+            workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid(), cache)
         ) as pool:
             chunks = _chunked(tasks, chunk_size(n_tasks, workers))
             results = bounded(pool, _run_in_worker, chunks, workers * _IN_FLIGHT_PER_WORKER)
@@ -111,10 +116,11 @@ def is_remote(href: str) -> bool:
     return "://" in href or href.startswith("/vsi")
 
 
-def _init_worker(job: JobSpec, driver_pid: int) -> None:
+def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None) -> None:
     lifeline.exit_with_parent(driver_pid)
     _WORKER_STATE["job"] = job
+    _WORKER_STATE["cache"] = cache
 
 
 def _run_in_worker(tasks: list[Task]) -> Partial:
-    return run_tasks(tasks, _WORKER_STATE["job"])
+    return run_cached_tasks(tasks, _WORKER_STATE["job"], _WORKER_STATE.get("cache"))

@@ -15,12 +15,16 @@ import re
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from histcalc.cached_task import TaskCache, run_cached_tasks
 from histcalc.engines import Progress
 from histcalc.errors import EngineError, JavaNotFound, RasterReadError
-from histcalc.plan import JobSpec, Task, run_tasks
+from histcalc.plan import JobSpec, Task
 from histcalc.result import Partial, merge_records
+
+if TYPE_CHECKING:
+    from histcalc.zone_dataset import DatasetSpec, Written
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +84,64 @@ def _warn_of_secrets(spark: Any) -> None:
         )
 
 
-def run(tasks: Sequence[Task], job: JobSpec, spark: Any, progress: Progress | None = None) -> Partial:
-    """Run ``tasks`` on the session's executors, reduce by key there, stream the result in."""
+def run(
+    tasks: Sequence[Task],
+    job: JobSpec,
+    spark: Any,
+    progress: Progress | None = None,
+    cache: TaskCache | None = None,
+    dataset: tuple[DatasetSpec, Written] | None = None,
+) -> Partial:
+    """Run ``tasks`` on the session's executors, reduce by key there, stream the result in.
+
+    With ``cache`` (small: a location and a hash), the executors read and write their tasks' entries.
+    ``dataset``: the executors write the per-zone tables where they reduce them (``histcalc.zone_dataset``)
+    and report to the ``Written`` what they wrote; the tables do not come back.
+    """
     sc = spark.sparkContext
     slices = partitions(len(tasks), sc.defaultParallelism)
+    if cache is not None:  # a re-run's new files are the last dates: spread them over the partitions
+        tasks = interleaved(tasks, slices)
     log.info("spark engine: %d task(s) in %d partition(s) on %s", len(tasks), slices, sc.master)
+    reducers = max(1, min(slices, sc.defaultParallelism))
     shared = sc.broadcast(job)
+    writers = sc.broadcast(dataset[0]) if dataset is not None else None
     try:
         records = (
             sc.parallelize(tasks, numSlices=slices)
-            .mapPartitions(lambda part: _count_partition(part, shared.value))
-            .reduceByKey(merge_records, numPartitions=max(1, min(slices, sc.defaultParallelism)))
+            .mapPartitions(lambda part: _count_partition(part, shared.value, cache))
+            .reduceByKey(merge_records, numPartitions=reducers)
         )
+        if writers is not None:
+            records = _written_by_executors(records, writers, reducers)
         with _watched(sc, progress):
-            return Partial.from_records(records.toLocalIterator(prefetchPartitions=True))
+            return Partial.from_records(_reported(records.toLocalIterator(prefetchPartitions=True), dataset))
     except Exception as exc:
         raise _task_error(exc) from exc
     finally:
         shared.unpersist()
+        if writers is not None:
+            writers.unpersist()
+
+
+def _written_by_executors(records: Any, writers: Any, reducers: int) -> Any:
+    """Groups written where they were reduced, then the whole period reduced and written by blocks of zones."""
+    from histcalc import zone_dataset
+
+    return (
+        records.flatMap(lambda record: zone_dataset.write_reduced(record, writers.value))
+        .reduceByKey(merge_records, numPartitions=reducers)
+        .flatMap(lambda record: zone_dataset.write_whole(record, writers.value))
+    )
+
+
+def _reported(records: Iterator[Any], dataset: tuple[DatasetSpec, Written] | None) -> Iterator[Any]:
+    """The records, less the writers' reports (given to the ``Written``)."""
+    for key, value in records:
+        if key[0] == "zw" and dataset is not None:
+            dataset[1].add(value)
+        else:
+            yield key, value
 
 
 def partitions(n_tasks: int, parallelism: int) -> int:
@@ -106,12 +150,28 @@ def partitions(n_tasks: int, parallelism: int) -> int:
     return max(1, min(n_tasks, wanted))
 
 
+def interleaved(tasks: Sequence[Task], slices: int) -> list[Task]:
+    """``tasks`` dealt round-robin, newest (last) first, into Spark's contiguous slices ``[i*n//slices, ...)``."""
+    n = len(tasks)
+    sizes = [(i + 1) * n // slices - i * n // slices for i in range(slices)]
+    buckets: list[list[Task]] = [[] for _ in range(slices)]
+    i = 0
+    for task in reversed(tasks):
+        while len(buckets[i]) == sizes[i]:  # the sizes add up to n: a free bucket is always found
+            i = (i + 1) % slices
+        buckets[i].append(task)
+        i = (i + 1) % slices
+    return [task for bucket in buckets for task in bucket]
+
+
 def parallelism(spark: Any) -> int:
     return int(spark.sparkContext.defaultParallelism)
 
 
-def _count_partition(tasks: Iterator[Task], job: JobSpec) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    yield from run_tasks(tasks, job).records()
+def _count_partition(
+    tasks: Iterator[Task], job: JobSpec, cache: TaskCache | None
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield from run_cached_tasks(tasks, job, cache).records()
 
 
 def _watched(sc: Any, progress: Progress | None) -> Any:

@@ -1,0 +1,203 @@
+"""Per-zone tables as Parquet datasets, written where each group's table is reduced.
+
+A zonal job over 100,000 parcels and 40 dates holds tens of millions of (zone, bin) cells: more than a
+driver should gather only to write them out. With a dataset directory (``--parquet DIR/``, ``--zone-stats
+DIR/``) each group's table is written where it was reduced (on Spark: by the executors) as part files
+under ``group=<name>/`` (hive partitioning: pyarrow, DuckDB, Spark and pandas read the directory as one
+table with a ``group`` column). The whole period (``group=all``) is reduced by blocks of zones, so no one
+task holds every zone's cells, and it lists every input zone (zeros for those without pixels), as the
+single-file tables do. Only a count and the block numbers come back to the driver.
+
+Parts are written into a staging directory beside the target; the driver swaps it in at the end, so a
+job that fails leaves the previous dataset as it was. Executors must see the path (a shared file system).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from histcalc.bins import BinSpec
+from histcalc.errors import OutputError, UsageError
+from histcalc.zonal import ZoneTable, concat, with_zones, zone_stats
+
+ALL = "all"
+MARKER = "_histcalc.json"
+ZONE_BLOCK = 16_384
+"""Zones per part of the whole period: ~16k zones x a few hundred cells stay well under 100 MB a task."""
+
+Record = tuple[tuple[Any, ...], Any]
+
+
+def is_dataset(path: str | None) -> bool:
+    """A dataset directory: named with a trailing slash, or an existing directory."""
+    return bool(path) and (str(path).endswith(("/", os.sep)) or Path(str(path)).is_dir())
+
+
+def check_target(flag: str, path: str) -> None:
+    """Before any pixel: the directory may be replaced (absent, empty, or a dataset histcalc wrote)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{flag} {path}: a file is in the way of the dataset directory")
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
+        raise UsageError(f"{flag} {path}: the directory holds other files; give a new or empty directory")
+
+
+@dataclass(frozen=True)
+class ZoneDatasets:
+    """Where the per-zone tables go as datasets (None: not as a dataset), and the statistics' percentiles."""
+
+    tidy: str | None = None
+    stats: str | None = None
+    percentiles: tuple[float, ...] = ()
+    zone_block: int = ZONE_BLOCK
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What every writer shares (broadcast once on Spark): staging directories, zone ids, bins."""
+
+    tidy: str | None
+    stats: str | None
+    ids: tuple[str, ...]
+    bins: BinSpec
+    percentiles: tuple[float, ...]
+    grouped: bool
+    zone_block: int
+
+
+@dataclass
+class Written:
+    """What the writers report back: zones with counted pixels over the whole period, blocks written."""
+
+    with_pixels: int = 0
+    blocks: set[int] = field(default_factory=set)
+
+    def add(self, value: tuple[int, frozenset[int]]) -> None:
+        self.with_pixels += value[0]
+        self.blocks |= value[1]
+
+
+def prepare(targets: ZoneDatasets, ids: Sequence[str], bins: BinSpec, grouped: bool) -> DatasetSpec:
+    """Staging directories beside the targets, and the spec the writers share."""
+    tidy, stats = _staging(targets.tidy), _staging(targets.stats)
+    return DatasetSpec(tidy, stats, tuple(ids), bins, targets.percentiles, grouped, targets.zone_block)
+
+
+def write_reduced(record: Record, spec: DatasetSpec) -> Iterator[Record]:
+    """A reduced record: a group's zone table is written (named groups) and sent on in blocks of zones."""
+    key, value = record
+    if key[0] != "z":
+        yield record
+        return
+    group, table = key[1], value
+    if spec.grouped:
+        _write(spec, group or ALL, table, uuid.uuid4().hex)
+    for block, part in _blocks(table, spec.zone_block):
+        yield ("zb", block), part
+
+
+def write_whole(record: Record, spec: DatasetSpec) -> Iterator[Record]:
+    """A block of the whole period, reduced over the groups: written with every zone of the block."""
+    key, value = record
+    if key[0] != "zb":
+        yield record
+        return
+    block = key[1]
+    size = spec.zone_block
+    zones = np.arange(block * size, min((block + 1) * size, len(spec.ids)), dtype=np.int64)
+    counted = _write(spec, ALL, with_zones(value, zones), f"{block:05d}")
+    yield ("zw",), (counted, frozenset([block]))
+
+
+def finish(spec: DatasetSpec, targets: ZoneDatasets, written: Written) -> int:
+    """Blocks with no zone pixel at all, then the staging directories swapped in; zones with pixels."""
+    for block in range(-(-len(spec.ids) // spec.zone_block)):
+        if block not in written.blocks:
+            list(write_whole((("zb", block), ZoneTable.empty()), spec))
+    for staging, target in ((spec.tidy, targets.tidy), (spec.stats, targets.stats)):
+        if staging is not None and target is not None:
+            _publish(staging, target)
+    return written.with_pixels
+
+
+def reduce_locally(zonal: dict[str, ZoneTable], spec: DatasetSpec, written: Written) -> None:
+    """The local engine's twin of the Spark stages: groups written, blocks added up, the whole period written."""
+    blocks: dict[int, list[ZoneTable]] = {}
+    for group, table in zonal.items():
+        for (_kind, block), part in write_reduced((("z", group), table), spec):
+            blocks.setdefault(block, []).append(part)
+    for block, parts in sorted(blocks.items()):
+        for _key, value in write_whole((("zb", block), concat(parts).compacted()), spec):
+            written.add(value)
+
+
+def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
+    """``table`` cut into blocks of ``size`` zones (rows and cells)."""
+    zone_block, cell_block = table.zone // size, table.cell_zone // size
+    for block in np.union1d(zone_block, cell_block).tolist():
+        rows, cells = np.flatnonzero(zone_block == block), cell_block == block
+        yield int(block), table.only_zones(rows).only_cells(cells)
+
+
+def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
+    """One part of one group in each dataset; returns the zones of ``table`` with counted pixels."""
+    ids = np.asarray(spec.ids, dtype=object)
+    stats = zone_stats(table, spec.bins, spec.percentiles)
+    if spec.tidy is not None:
+        _write_part(spec.tidy, group, part, _tidy_columns(table, ids, spec.bins))
+    if spec.stats is not None:
+        _write_part(spec.stats, group, part, {"zone": ids[table.zone], **stats})
+    return int(np.count_nonzero(stats["count"]))
+
+
+def _tidy_columns(table: ZoneTable, ids: Any, bins: BinSpec) -> dict[str, Any]:
+    """zone, bin_low, bin_high, count of every non-zero bin, sorted by zone and bin."""
+    inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
+    zone, slot, count = table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside]
+    order = np.lexsort((slot, zone))
+    zone, slot, count = zone[order], slot[order], count[order]
+    edges = bins.array
+    return {"zone": ids[zone], "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
+
+
+def _write_part(root: str, group: str, part: str, columns: dict[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(root) / f"group={quote(group, safe='')}"
+    data = {k: list(v) if isinstance(v, np.ndarray) and v.dtype == object else v for k, v in columns.items()}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(data), folder / f"part-{part}.parquet")
+    except OSError as exc:
+        raise OutputError(f"cannot write the dataset part {folder}: {exc.strerror or exc}") from exc
+
+
+def _staging(target: str | None) -> str | None:
+    if target is None:
+        return None
+    path = Path(target.rstrip("/" + os.sep)).resolve()
+    return str(path.with_name(f".{path.name}.staging-{uuid.uuid4().hex[:12]}"))
+
+
+def _publish(staging: str, target: str) -> None:
+    """The staging directory becomes ``target`` (the old dataset, checked by :func:`check_target`, goes)."""
+    final = Path(target.rstrip("/" + os.sep)).resolve()
+    Path(staging).mkdir(parents=True, exist_ok=True)
+    (Path(staging) / MARKER).write_text(json.dumps({"format": "hive-partitioned by group", "by": "histcalc"}))
+    try:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except OSError as exc:
+        raise OutputError(f"cannot replace {final}: {exc.strerror or exc} (the new dataset is in {staging})") from exc

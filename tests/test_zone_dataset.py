@@ -1,0 +1,118 @@
+"""Per-zone tables written as Parquet datasets where they are reduced equal the tables a job returns.
+
+The returned tables are checked against a brute-force centre-in-polygon count in test_zonal_jobs.py; here the
+datasets (written by Spark's executors, or by the local engine's driver) must hold the same rows: every
+group's statistics and histograms, and the whole period with every input zone, also in zone blocks that
+no pixel reached.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from histcalc import compute_histogram
+from histcalc.zone_dataset import MARKER, ZoneDatasets
+from histcalc.zone_report import stats_columns, tidy_rows
+from histcalc.zones import load_zones
+from tests.test_zonal_jobs import BINS, CRS, ZONES, scenes
+
+PERCENTILES = (2.0, 50.0, 98.0)
+
+
+@pytest.fixture
+def zones_gpkg(tmp_path: Path) -> Path:
+    import geopandas as gpd
+
+    path = tmp_path / "zones.gpkg"
+    gpd.GeoDataFrame({"name": list(ZONES)}, geometry=list(ZONES.values()), crs=CRS).to_file(path, driver="GPKG")
+    return path
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()  # type: ignore[no-any-return]
+
+
+def _expected_stats(result: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    columns = stats_columns(result, PERCENTILES)
+    names = list(columns)
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*(list(columns[n]) for n in names), strict=True)]
+    return {(r["zone"], r["group"]): r for r in rows}
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_datasets_hold_the_same_tables_as_the_result(
+    engine: str,
+    zones_gpkg: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    scene_list = scenes(tmp_path, days=3)
+    zones = load_zones(zones_gpkg, id_field="name")
+    kept = compute_histogram(scene_list, BINS, engine=engine, spark=spark, group_by="date", zones=zones)
+    # blocks of 3 zones: 7 zones make 3 blocks, the last ("smaller than a pixel") reached by no pixel
+    targets = ZoneDatasets(str(tmp_path / "tidy"), str(tmp_path / "stats"), PERCENTILES, zone_block=3)
+    for _ in range(2):  # a second run replaces the first dataset, it does not add to it
+        written = compute_histogram(
+            scene_list, BINS, engine=engine, spark=spark, group_by="date", zones=zones, zone_datasets=targets
+        )
+    assert written.zone_tables == {} and written.groups.keys() == kept.groups.keys()
+    assert written.histogram.counts.tolist() == kept.histogram.counts.tolist() and written.histogram.count > 0
+    assert written.zones_with_pixels == sum(
+        1 for r in _expected_stats(kept).values() if r["group"] == "all" and r["count"]
+    )
+    assert (tmp_path / "tidy" / MARKER).exists() and not list(tmp_path.glob(".*staging*"))
+
+    tidy = sorted((r["zone"], r["group"], r["bin_low"], r["bin_high"], r["count"]) for r in _read(tmp_path / "tidy"))
+    assert tidy == sorted(tidy_rows(kept)) and len(tidy) > 100
+
+    want = _expected_stats(kept)
+    got = {(r["zone"], r["group"]): r for r in _read(tmp_path / "stats")}
+    assert got.keys() == want.keys()
+    assert {zone for zone, group in got if group == "all"} == set(ZONES)  # every zone, with pixels or not
+    for key, row in got.items():
+        for name, value in want[key].items():
+            if isinstance(value, str):
+                assert row[name] == value, (key, name)
+            elif isinstance(value, float) and math.isnan(value):
+                assert row[name] is None or math.isnan(row[name]), (key, name)
+            else:
+                assert row[name] == pytest.approx(value, rel=1e-12), (key, name)
+
+
+def test_cli_writes_datasets_and_refuses_what_cannot_work(
+    zones_gpkg: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from histcalc.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    scenes(data, days=1)
+    base = ["--catalog", str(data), "--engine", "local", "-q"]
+    zonal = [*base, "--zones", str(zones_gpkg), "--zone-id", "name"]
+    assert main([*zonal, "--parquet", f"{tmp_path}/tidy/", "--zone-stats", f"{tmp_path}/stats/"]) == 0
+    rows = _read(tmp_path / "stats")
+    assert sorted(r["zone"] for r in rows) == sorted(ZONES) and {r["group"] for r in rows} == {"all"}
+    capsys.readouterr()
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    refused = {
+        "a directory of other files": [*zonal, "--parquet", f"{tmp_path}/mine/"],
+        "with a file table": [*zonal, "--parquet", f"{tmp_path}/t/", "--csv", f"{tmp_path}/t.csv"],
+        "without zones": [*base, "--parquet", f"{tmp_path}/plain/"],
+    }
+    for case, argv in refused.items():
+        assert main(argv) == 2, case
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--parquet" in err, (case, err)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "t").exists() and not (tmp_path / "plain").exists()
