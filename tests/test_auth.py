@@ -539,3 +539,28 @@ def test_a_stored_login_is_not_sent_to_other_sites_unless_asked(
     out = tmp_path / "b.json"
     assert main(_job_args(catalog, out, "--engine", "local", "--workers", "1", "--auth", "stored")) == 0
     np.testing.assert_array_equal(json.loads(out.read_text())["counts"], _reference(files))
+
+
+@servers
+def test_a_cached_rerun_with_a_login_checks_files_with_the_token_and_reads_none(
+    gate: GatedNginx,
+    rasters: list[Path],
+    config_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--cache asks the server whether a file changed (HEAD): with the login's header, not a 401."""
+    files = rasters[6:8]
+    catalog = _catalog(tmp_path, f"{gate.url}/protected", files)
+    _login(gate, monkeypatch, capsys)
+    cache = tmp_path / "cache"
+    for run in ("first", "second"):
+        mark = gate.log_mark()
+        out = tmp_path / f"{run}.json"
+        assert main(_job_args(catalog, out, "--engine", "local", "--workers", "1", "--cache", str(cache))) == 0
+        np.testing.assert_array_equal(json.loads(out.read_text())["counts"], _reference(files))
+    second = [r for r in gate.records(mark) if r.path.startswith("/protected/")]
+    heads = [r for r in second if r.method == "HEAD"]
+    assert len(heads) == len(files) and {r.status for r in heads} == {200}, second
+    assert sum(r.bytes_sent for r in second) <= 1, second  # the login's probe: one byte; no pixel read

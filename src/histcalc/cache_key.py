@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from histcalc.gdalenv import is_remote
+from histcalc.gdalenv import is_remote, request_headers
 
 if TYPE_CHECKING:
     from histcalc.plan import JobSpec, Task
@@ -156,7 +156,7 @@ def _s3_identity(url: str, gdal: Mapping[str, str]) -> str | None:
 def _http_identity(url: str, gdal: Mapping[str, str]) -> str | None:
     from urllib.request import Request, urlopen
 
-    headers = dict(_header_lines(gdal.get("GDAL_HTTP_HEADERS", "")))
+    headers = request_headers(gdal)  # with a login's current token (header file or the executors' relay)
     with urlopen(Request(url, method="HEAD", headers=headers), timeout=_HEAD_TIMEOUT_S) as response:
         got = response.headers
         return _remote_identity(got.get("ETag"), got.get("Last-Modified"), got.get("Content-Length"))
@@ -166,11 +166,6 @@ def _remote_identity(etag: Any, modified: Any, size: Any) -> str | None:
     if not etag and not modified:
         return None  # nothing tells a rewritten file apart: read it every time
     return f"etag={etag or ''};modified={modified or ''};size={size if size is not None else ''}"
-
-
-def _header_lines(text: str) -> list[tuple[str, str]]:
-    pairs = [line.split(":", 1) for line in text.replace("\r\n", "\n").split("\n") if ":" in line]
-    return [(name.strip(), value.strip()) for name, value in pairs]
 
 
 def _text(value: Any) -> str | None:

@@ -127,6 +127,24 @@ def _http_headers(settings: dict[str, str], token: str | None, refreshed: str | 
     return {"GDAL_HTTP_HEADERS": "\r\n".join(lines)} if lines else {}
 
 
+def request_headers(settings: Mapping[str, str]) -> dict[str, str]:
+    """The HTTP headers GDAL sends with ``settings``, for a request made without GDAL (a cache's HEAD).
+
+    ``GDAL_HTTP_HEADERS`` and the lines of ``GDAL_HTTP_HEADER_FILE`` (read now: a refreshed file holds the
+    current token); on a Spark executor the token relay's header file (see :mod:`histcalc.token_relay`).
+    """
+    if RELAY_URL in settings:
+        from histcalc.token_relay import local_settings
+
+        settings = local_settings(settings)
+    lines = settings.get("GDAL_HTTP_HEADERS", "").replace("\r\n", "\n").split("\n")
+    header_file = settings.get("GDAL_HTTP_HEADER_FILE")
+    if header_file and Path(header_file).is_file():
+        lines += Path(header_file).read_text().splitlines()
+    pairs = [line.split(":", 1) for line in lines if ":" in line]
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 def rasterio_env(settings: Mapping[str, str]) -> Any:
     """A ``rasterio.Env`` that applies ``settings``, S3 keys included, with no boto3 or os.environ needed."""
     import rasterio
