@@ -189,7 +189,8 @@ class JobAuth:
         return {**settings, **relay.settings()}
 
     def _current_token(self) -> tuple[str, float]:
-        assert self.refresher is not None  # only called once the relay runs, after activate
+        if self.refresher is None:  # the relay starts only after activate made one
+            raise RuntimeError("token relay without a refresher")
         tokens = self.refresher.tokens
         return tokens.access_token, max(0.0, tokens.expires_at() - time.monotonic())
 
