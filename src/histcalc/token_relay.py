@@ -118,9 +118,9 @@ class _RelayClient:
 
         self._write = write_header_file
         self.url, self._key = url, key
-        directory = tempfile.mkdtemp(prefix="histcalc-executor-auth-")  # 0700
-        atexit.register(shutil.rmtree, directory, True)
-        self.path = Path(directory) / "gdal-headers.txt"
+        self.directory = tempfile.mkdtemp(prefix="histcalc-executor-auth-")  # 0700
+        atexit.register(shutil.rmtree, self.directory, True)
+        self.path = Path(self.directory) / "gdal-headers.txt"
         valid_for = self._fetch()  # the first read of this process waits for a token; later ones never do
         self._thread = threading.Thread(target=self._run, args=(valid_for,), name="histcalc-relay", daemon=True)
         self._thread.start()
@@ -142,6 +142,7 @@ class _RelayClient:
             except (OSError, ValueError, KeyError) as exc:  # the driver is busy, or gone
                 if time.monotonic() > good_until:  # gone: its job is over (a later job starts a new client)
                     _forget(self)
+                    shutil.rmtree(self.directory, ignore_errors=True)  # a worker killed before this leaves it
                     return
                 log.warning("executor token fetch failed, retrying: %s", type(exc).__name__)
                 valid_for = 2 * _MIN_WAIT
