@@ -13,6 +13,7 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
+from histcalc.overlaps import assign, check_overlaps, plan_ownership
 from histcalc.plan import (
     JobSpec,
     OnError,
@@ -48,6 +49,8 @@ def compute_histogram(
     progress: Progress | None = None,
     group_by: str | None = None,
     zones: Zones | None = None,
+    overlaps: str = "once",
+    acquisition: str = "time",
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
@@ -57,7 +60,11 @@ def compute_histogram(
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
     ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
     ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
+    ``overlaps`` "once" (default): a ground location counts once per acquisition (``acquisition``: files
+    of the same platform and sensing "time", or "day"); the others' pixels are tallied as ``duplicate``.
+    "count": every file counts all its pixels (see :mod:`histcalc.overlaps`).
     """
+    check_overlaps(overlaps, acquisition)
     engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -85,6 +92,10 @@ def compute_histogram(
         header = first_header(scenes, overrides.band, settings)  # read once: the default bins use it too
         check_zonal(header[1])
         tasks, subsets = plan_zones(tasks, zones, settings)
+    regions = None
+    if overlaps == "once":
+        ownership = plan_ownership(scenes, settings, acquisition)  # type: ignore[arg-type]
+        tasks, regions = assign(tasks, ownership), dict(ownership.regions)
     job = JobSpec(
         bins or default_bins(header or first_header(scenes, overrides.band, settings), overrides),
         aoi,
@@ -95,6 +106,8 @@ def compute_histogram(
         settings,
         on_error,
         subsets,
+        overlaps,
+        regions,
     )
     if engine == "local":
         remote = any(local.is_remote(h) for h in hrefs)

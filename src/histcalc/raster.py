@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from histcalc.footprint import lonlat_footprint
 from histcalc.histogram import Histogram, Moments
 
 if TYPE_CHECKING:
+    from histcalc.owned import Owned
     from histcalc.zonal import ZoneTable
     from histcalc.zone_counter import ZoneCounter
     from histcalc.zones import ZoneSubset
@@ -62,6 +63,9 @@ class ReadSpec:
     mask_href: str | None = None
     mask_values: tuple[int, ...] = ()
     all_touched: bool = False
+    owned: bytes | None = None  # --overlaps once: WKB of the region this file counts (None: all of it)
+    cover: tuple[str, ...] = ()  # --overlaps once: the other halves of a split datastrip, in order
+    cover_before: int = 0  # how many of them come before this file
 
 
 @contextmanager
@@ -186,23 +190,56 @@ def _count_with(
         return counter.result()
     windows = _bands(src, extent, spec.part, spec.parts)
     counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
-    with _quality_grid(src, spec, gdal) as quality:
+    with _quality_grid(src, spec, gdal) as quality, _ownership(src, spec, gdal) as owned:
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
             layers = zones.layers(transform, shape) if zones is not None else []
             if zones is not None and not layers:
                 continue  # no zone has a pixel centre here: nothing to read
-            data = src.read(spec.band, window=window)
-            valid = _valid_mask(src, spec.band, window)
             inside = None
             if geometry is not None:
-                inside = _inside(geometry, transform, data.shape, spec.all_touched)
+                inside = _inside(geometry, transform, shape, spec.all_touched)
+            own = None if owned is None else owned.mask(window, transform, shape)
+            if own is not None:
+                inside = _drop_duplicates(counter, own, inside, layers)
+                if zones is None and not inside.any():
+                    continue  # another file counts every pixel here: nothing to read
+            data = src.read(spec.band, window=window)
+            valid = _valid_mask(src, spec.band, window)
             classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
             if zones is not None:
                 inside = zones.add(layers, data, inside, valid, classes)
             counter.add(data, inside, valid, classes)
     return counter.result()
+
+
+def _drop_duplicates(
+    counter: _Counter, own: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None, layers: list[Any]
+) -> npt.NDArray[np.bool_]:
+    """Tally the pixels another file counts (in the AOI, and in a zone for zonal jobs) as duplicate;
+    returns the pixels this task still counts."""
+    seen = np.ones(own.shape, dtype=bool) if inside is None else inside
+    if layers:
+        seen = seen & np.logical_or.reduce([layer != 0 for layer in layers])
+    counter.add_duplicate(int(np.count_nonzero(seen & ~own)))
+    return own if inside is None else inside & own
+
+
+@contextmanager
+def _ownership(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Iterator[Owned | None]:
+    """The task's ownership test under ``--overlaps once`` (None: it counts every pixel)."""
+    if spec.owned is None and not spec.cover:
+        yield None
+        return
+    from histcalc.owned import Owned
+
+    with ExitStack() as stack:
+        halves = [stack.enter_context(opened(href, gdal)) for href in spec.cover]
+        for half, href in zip(halves, spec.cover, strict=True):
+            if half.transform != src.transform or half.shape != src.shape:
+                raise RasterReadError(f"{href}: a copy of the same tile and acquisition on another grid")
+        yield Owned(spec.owned, [src, *halves] if halves else [], spec.cover_before, spec.band, spec.nodata)
 
 
 def _extent(geometry: dict[str, Any] | None, zones: ZoneCounter | None) -> BBox | None:
@@ -252,6 +289,7 @@ class _Counter:
         self.floats = kernel_float.FloatTallies()
         self.nodata_pixels = 0
         self.masked_pixels = 0
+        self.duplicate_pixels = 0
         self.pixels = 0
         self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
 
@@ -277,6 +315,11 @@ class _Counter:
         self.floats += f
         self.pixels += f.pixels
 
+    def add_duplicate(self, pixels: int) -> None:
+        """``pixels`` that another file of the same acquisition counts (``--overlaps once``)."""
+        self.duplicate_pixels += pixels
+        self.pixels += pixels
+
     def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         values = raw.astype(np.float64)
         if self.scale != 1.0 or self.offset != 0.0:
@@ -299,6 +342,7 @@ class _Counter:
             h = Histogram(
                 self.bins, self.float_counts.copy(), f.below, f.above, f.nodata, f.masked, moments, f.vmin, f.vmax
             )
+        h = replace(h, duplicate=self.duplicate_pixels)
         if h.pixels != self.pixels:
             raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
         return h

@@ -89,6 +89,8 @@ class Scene:
     nodata: float | None = None
     dtype: str | None = None
     tile: str | None = None
+    acquired: str | None = None  # "platform datetime" from the catalog: the acquisition of --overlaps once
+    version: str | None = None  # processing baseline or version: the latest copy of a tile counts
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -213,6 +215,8 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
         nodata=_opt_float(band.get("nodata")),
         dtype=band.get("data_type"),
         tile=_tile_of(item),
+        acquired=_acquired_of(item),
+        version=_version_of(item),
         extra_hrefs=extra,
     )
 
@@ -220,7 +224,20 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
 def _tile_of(item: Any) -> str | None:
     props = item.properties
     tile = props.get("tileId") or props.get("s2:mgrs_tile") or props.get("grid:code")
+    if not tile and props.get("mgrs:utm_zone") and props.get("mgrs:grid_square"):  # the MGRS extension
+        tile = f"{int(props['mgrs:utm_zone']):02d}{props.get('mgrs:latitude_band', '')}{props['mgrs:grid_square']}"
     return str(tile).removeprefix("MGRS-") if tile else None
+
+
+def _acquired_of(item: Any) -> str | None:
+    platform, when = item.properties.get("platform"), item.properties.get("datetime")
+    return f"{platform} {when}" if platform and when else None
+
+
+def _version_of(item: Any) -> str | None:
+    props = item.properties
+    version = props.get("s2:processing_baseline") or props.get("processing:version")
+    return str(version) if version else None
 
 
 def _choose_href(asset: Any, mode: HrefMode) -> str:
