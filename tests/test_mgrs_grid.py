@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from histcalc.acquisition import facts_of
@@ -68,3 +70,20 @@ def test_acquisition_from_terrascope_and_esa_names_and_items() -> None:
     assert facts[0].version.endswith("V200") and facts[1].version.endswith("N0510")
     assert facts_of(esa, "day").acquisition == "S2B 20240503"
     assert facts_of(Scene("a", "/d/a.tif")).acquisition is None
+
+
+def test_demo_tiles_lie_on_the_grid(tmp_path: Path) -> None:
+    """The demo's 31UFS, 31UGS and 32ULB files sit where their tile ids say."""
+    import rasterio
+
+    from histcalc.demo import TILES, generate
+
+    generate(tmp_path, size=16, tiles=tuple(TILES))
+    files = sorted(tmp_path.rglob("*_2024050[16]T*_NDVI_10M_V200.tif"))
+    assert len(files) == 2 * len(TILES)
+    for path in files:
+        tile = TileId.parse(path.name.split("_")[2])
+        assert tile is not None
+        with rasterio.open(path) as src:
+            assert src.crs.to_epsg() == tile.epsg
+            assert tuple(src.bounds) == pytest.approx(tile.tile_bounds(top=src.bounds.top))

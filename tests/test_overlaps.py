@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -75,8 +74,8 @@ def same_zone_scenes(root: Path) -> tuple[list[Scene], dict[str, list[str]]]:
     return scenes, selected
 
 
-def mosaic_dns(tiles: list[str]) -> np.ndarray:
-    """The DNs of one date's mosaic on the common 200 m grid: every grid cell that a selected tile covers."""
+def mosaic_centres(tiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The pixel centres of one date's mosaic on the common 200 m grid: every cell a selected tile covers."""
     x0, y1, size = 600_000.0, 5_700_000.0, 1049  # 31UFS's corner to 31UGR's far corner
     cols, rows = np.meshgrid(np.arange(size), np.arange(size))
     x, y = x0 + (cols + 0.5) * PX, y1 - (rows + 0.5) * PX
@@ -84,7 +83,11 @@ def mosaic_dns(tiles: list[str]) -> np.ndarray:
     for tile in tiles:
         _, tx, ty = TILES[tile]
         covered |= (x > tx) & (x < tx + 109_800.0) & (y < ty) & (y > ty - 109_800.0)
-    return zone31_field(x[covered], y[covered])
+    return x[covered], y[covered]
+
+
+def mosaic_dns(tiles: list[str]) -> np.ndarray:
+    return zone31_field(*mosaic_centres(tiles))
 
 
 def dn_counts(dns: np.ndarray) -> tuple[np.ndarray, int]:
@@ -123,6 +126,58 @@ def test_once_is_the_default_and_tallies_add_up_per_group(tmp_path: Path) -> Non
         g = result.groups[day]
         assert g.pixels == len(tiles) * N * N
         assert g.count + g.nodata == len(mosaic_dns(tiles))
+
+
+def test_once_with_aoi_quality_mask_and_groups(tmp_path: Path) -> None:
+    """The mosaic rule inside a lon/lat box across the four tiles' overlaps, with a cloud mask per tile."""
+    from histcalc import Overrides
+    from histcalc.aoi import AOI
+
+    def clouds(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where(((x // PX + y // PX) % 9 == 0), 9, 4).astype(np.uint8)  # SCL: 9 cloud, 4 vegetation
+
+    scenes, selected = same_zone_scenes(tmp_path)
+    for i, scene in enumerate(scenes):
+        tile = scene.id.split("_")[2]
+        scl = write_tile(tmp_path / "scl", tile, "S2A", f"202405{10 + i:02d}T000000", clouds(*centres(tile)))
+        scenes[i] = Scene(scene.id, scene.href, scene.day, extra_hrefs={"SCL": scl.href})
+    bbox = (4.95, 50.35, 6.15, 50.95)
+    result = compute_histogram(
+        scenes, DN_BINS, AOI.from_bbox(bbox), workers=2, group_by="date",
+        overrides=Overrides(mask_asset="SCL", mask_values=(9,)),
+    )  # fmt: skip
+    to_lonlat = Transformer.from_crs("EPSG:32631", "EPSG:4326", always_xy=True)
+    for day, tiles in zip(("2024-05-03", "2024-05-08", "2024-05-13"), selected.values(), strict=True):
+        x, y = mosaic_centres(tiles)
+        lon, lat = to_lonlat.transform(x, y)
+        inside = (lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])
+        dns, cloudy = zone31_field(x[inside], y[inside]), clouds(x[inside], y[inside]) == 9
+        counts, nodata = dn_counts(np.where(cloudy & (dns != 255), 0, dns)[~(cloudy & (dns != 255))])
+        g = result.groups[day]
+        np.testing.assert_array_equal(g.counts, counts, err_msg=day)
+        assert (g.nodata, g.masked) == (nodata, int((cloudy & (dns != 255)).sum())), day
+        assert g.duplicate > 0 or len(tiles) == 1
+
+
+def test_cli_option_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from histcalc.cli import main
+
+    for tile in ("31UFS", "31UGS"):
+        write_tile(tmp_path / "data", tile, "S2A", "20240503T104621", zone31_field(*centres(tile)))
+    args = ["--catalog", str(tmp_path / "data"), "--engine", "local", "--workers", "2", "-q"]
+    assert main([*args, "-o", str(tmp_path / "once.json")]) == 0
+    once = capsys.readouterr().out
+    assert main([*args, "--overlaps", "count", "-o", str(tmp_path / "count.json")]) == 0
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("once.json", "count.json"))
+    strip = 49 * N  # the 9.8 km strip 31UFS reaches into 31UGS's square, 49 columns of 200 m
+    assert (a["duplicate"], b["duplicate"]) == (strip, 0) and a["pixels"] == b["pixels"] == 2 * N * N
+    assert a["query"]["overlaps"] == "once" and b["query"]["overlaps"] == "count"
+    assert f"{strip:,} duplicate" in once
+    assert main([*args, "--overlaps", "twice"]) == 2
+    err = capsys.readouterr().err
+    assert "--overlaps" in err and "twice" in err and "Traceback" not in err
 
 
 # -- across the zone edge -----------------------------------------------------------------------------
@@ -259,7 +314,3 @@ def test_zonal_job_counts_each_location_once(tmp_path: Path) -> None:
     assert zone.nodata == nodata
     # the overlap strip 700,000..709,800 m inside the zone: 49 columns x 150 rows seen twice
     assert result.histogram.duplicate == 49 * 150
-
-
-def _unused(_: Any) -> None:  # keeps the Any import honest for mypy's strict mode
-    return None
