@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from histcalc.mgrs_grid import TileId
 from histcalc.scenes import Scene
 
-AcquisitionKey = Literal["time", "day"]
 ACQUISITION_KEYS: tuple[str, ...] = ("time", "day")
 _TERRASCOPE = re.compile(r"(S2[A-D])_(\d{8}T\d{6})_(\d{2}[C-HJ-NP-X][A-Z]{2})_.*?(?:_(V\d{3}))?$")
 _ESA = re.compile(r"(S2[A-D])_MSI\w{3}_(\d{8}T\d{6})_(N\d{4})_R\d{3}_T(\d{2}[C-HJ-NP-X][A-Z]{2})")
@@ -32,8 +30,9 @@ class Facts:
     version: str  # larger is newer: the catalog's ``updated``, then the processing baseline or version
 
 
-def facts_of(scene: Scene, key: AcquisitionKey = "time") -> Facts:
-    """The acquisition, MGRS tile and copy version of ``scene``, from its catalog fields or its file name."""
+def facts_of(scene: Scene, key: str = "time") -> Facts:
+    """The acquisition (by ``key``: "time" or "day"), MGRS tile and copy version of ``scene``, from its
+    catalog fields or its file name."""
     name = scene.href.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     platform, when, tile_text, version = _from_name(scene.id) or _from_name(name) or (None, None, None, None)
     if scene.acquired:

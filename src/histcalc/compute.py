@@ -94,7 +94,7 @@ def compute_histogram(
         tasks, subsets = plan_zones(tasks, zones, settings)
     regions = None
     if overlaps == "once":
-        ownership = plan_ownership(scenes, settings, acquisition)  # type: ignore[arg-type]
+        ownership = plan_ownership(scenes, settings, acquisition)
         tasks, regions = assign(tasks, ownership), dict(ownership.regions)
     job = JobSpec(
         bins or default_bins(header or first_header(scenes, overrides.band, settings), overrides),

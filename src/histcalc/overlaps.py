@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from histcalc.acquisition import AcquisitionKey, Facts, facts_of
+from histcalc.acquisition import Facts, facts_of
 from histcalc.errors import RasterReadError
 from histcalc.mgrs_grid import TileId
 from histcalc.scenes import Scene
@@ -86,7 +86,7 @@ class Ownership:
     regions: Mapping[str, bytes]  # key -> WKB polygon in the file's CRS
 
 
-def plan_ownership(scenes: Sequence[Scene], gdal: Mapping[str, str], key: AcquisitionKey = "time") -> Ownership:
+def plan_ownership(scenes: Sequence[Scene], gdal: Mapping[str, str], key: str = "time") -> Ownership:
     """The region each selected file counts (see the module's rule)."""
     groups: dict[str, list[tuple[Scene, Facts]]] = defaultdict(list)
     for scene in scenes:
@@ -118,7 +118,8 @@ def _place(pairs: list[tuple[Scene, Facts]], gdal: Mapping[str, str]) -> dict[st
         except RasterReadError as exc:  # it fails by name when its task reads it
             log.warning("overlaps: cannot read the header of %s (%s)", scene.href, exc)
             return None
-        return Placed(scene.href, crs.to_wkt(), tuple(float(v) for v in bounds), facts.tile, facts.version)  # type: ignore[arg-type]
+        west, south, east, north = (float(v) for v in bounds)
+        return Placed(scene.href, crs.to_wkt(), (west, south, east, north), facts.tile, facts.version)
 
     with ThreadPoolExecutor(_HEADER_THREADS) as pool:
         return {p.href: p for p in pool.map(place, pairs) if p is not None}
@@ -138,16 +139,18 @@ def _own_group(
     for same in copies.values():
         latest = max(f.version for f in same)
         kept = sorted((f for f in same if f.version == latest), key=lambda f: f.href)
-        for f in same:
-            if f.version != latest:
+        for f in same:  # older versions, and latest copies on another grid than the first, count nothing
+            if f.version != latest or f.grid != kept[0].grid:
                 keys[f.href], regions[NOTHING] = NOTHING, _empty_wkb()
+        kept = [f for f in kept if f.grid == kept[0].grid]
         for i, f in enumerate(kept if len(kept) > 1 else []):
             cover[f.href] = (tuple(k.href for k in kept if k is not f), i)
         tiles.append(kept)
     reps = [kept[0] for kept in tiles]
     for kept in tiles:
         me = kept[0]
-        others = tuple(sorted(((r.spot, r.priority < me.priority) for r in reps if r is not me), key=_spot_order))
+        near = [r for r in reps if r is not me and _lonlat_box(r.spot).intersects(_lonlat_box(me.spot))]
+        others = tuple(sorted(((r.spot, r.priority < me.priority) for r in near), key=_spot_order))
         wkb = _region_wkb(me.spot, others)
         key = None if wkb is None else hashlib.sha1(wkb).hexdigest()[:16]
         for f in kept:
@@ -169,10 +172,10 @@ def _region_wkb(me: Spot, others: tuple[tuple[Spot, bool], ...]) -> bytes | None
     import shapely
 
     footprint = shapely.box(*me.bounds)
-    near = [(_in_crs(shapely.box(*g.bounds), g.crs, me.crs), g, first) for g, first in others]
+    near = [(_footprint_in(g, me.crs), g, first) for g, first in others]
     near = [(f, g, first) for f, g, first in near if f.intersects(footprint)]
     mine = _natural(me).intersection(footprint)
-    claimed = shapely.union_all([mine, *(_in_crs(_natural(g), g.crs, me.crs).intersection(f) for f, g, _ in near)])
+    claimed = shapely.union_all([mine, *(_natural_in(g, me.crs).intersection(f) for f, g, _ in near)])
     before = shapely.union_all([f for f, _, first in near if first])
     leftover = footprint.difference(claimed).difference(before)
     region = shapely.union_all([mine, leftover]).intersection(footprint)
@@ -181,6 +184,28 @@ def _region_wkb(me: Spot, others: tuple[tuple[Spot, bool], ...]) -> bytes | None
     return bytes(shapely.to_wkb(region))
 
 
+@lru_cache(maxsize=4096)
+def _lonlat_box(spot: Spot) -> Any:
+    """A lon/lat box around the file's footprint (grown ~1 km): which files can meet at all."""
+    import shapely
+
+    w, s, e, n = _footprint_in(spot, "EPSG:4326").bounds
+    return shapely.box(w - 0.01, s - 0.01, e + 0.01, n + 0.01)
+
+
+@lru_cache(maxsize=4096)
+def _footprint_in(spot: Spot, crs: str) -> Any:
+    import shapely
+
+    return _in_crs(shapely.box(*spot.bounds), spot.crs, crs)
+
+
+@lru_cache(maxsize=4096)
+def _natural_in(spot: Spot, crs: str) -> Any:
+    return _in_crs(_natural(spot), spot.crs, crs)
+
+
+@lru_cache(maxsize=4096)
 def _natural(f: Spot) -> Any:
     """The tile's MGRS square clipped to its zone and band, in its CRS; empty off the Sentinel-2 grid."""
     import shapely
