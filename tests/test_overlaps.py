@@ -290,6 +290,15 @@ def test_split_datastrip_halves_are_both_counted(tmp_path: Path) -> None:
     assert (result.histogram.nodata, result.histogram.duplicate) == (nodata, N * N)
 
 
+def test_many_identical_copies_count_once_and_read_at_most_four(tmp_path: Path) -> None:
+    values = zone31_field(*centres("31UFS"))
+    copies = [write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", values, copy=str(i)) for i in range(6)]
+    result = compute_histogram(copies, DN_BINS, workers=2)
+    counts, nodata = dn_counts(values)
+    np.testing.assert_array_equal(result.histogram.counts, counts)
+    assert (result.histogram.nodata, result.histogram.duplicate) == (nodata, 5 * N * N)
+
+
 # -- zones -------------------------------------------------------------------------------------------
 
 

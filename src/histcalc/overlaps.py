@@ -3,9 +3,10 @@ once per acquisition. Planned on the driver from headers alone; tasks carry the 
 
 Among the selected files of one acquisition (:mod:`histcalc.acquisition`):
 
-1. Copies of one tile (same grid): only the latest version counts (the others count nothing); several
-   copies of the latest version are the halves of a split datastrip, and each counts where the copies
-   before it (by href) have no data (``Task.cover``: the reader checks their pixels).
+1. Copies of one tile: only the latest version counts (the others count nothing); several copies of the
+   latest version on one grid are the halves of a split datastrip (at most four; more are duplicates):
+   at each pixel the first half (by href) with data counts it (``Task.cover``: the reader reads the
+   other halves' pixels too). Latest copies on another grid than the first count nothing.
 2. A Sentinel-2 tile owns its natural region: its 100 km MGRS square (placed by its own geotransform),
    clipped to its UTM zone and latitude band. Natural regions of different tiles never overlap.
 3. What no selected file owns naturally (the owner was filtered out or is missing, zone-edge slivers, files
@@ -41,6 +42,7 @@ NOTHING = "nothing"
 """The region key of a file that counts nothing (an older copy of a tile)."""
 _DENSIFY_M = 50.0
 _HEADER_THREADS = 8
+_MAX_HALVES = 4  # a split datastrip makes 2 (rarely 3) products; more same-version copies are duplicates
 
 BBox = tuple[float, float, float, float]
 
@@ -143,6 +145,16 @@ def _own_group(
             if f.version != latest or f.grid != kept[0].grid:
                 keys[f.href], regions[NOTHING] = NOTHING, _empty_wkb()
         kept = [f for f in kept if f.grid == kept[0].grid]
+        if len(kept) > _MAX_HALVES:  # each half reads the others: bounded, and these are no datastrip halves
+            log.warning(
+                "overlaps: %d copies of one tile and acquisition (%s ...); the first %d count",
+                len(kept),
+                kept[0].href,
+                _MAX_HALVES,
+            )
+            for f in kept[_MAX_HALVES:]:
+                keys[f.href], regions[NOTHING] = NOTHING, _empty_wkb()
+            kept = kept[:_MAX_HALVES]
         for i, f in enumerate(kept if len(kept) > 1 else []):
             cover[f.href] = (tuple(k.href for k in kept if k is not f), i)
         tiles.append(kept)
