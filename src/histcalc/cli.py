@@ -148,7 +148,7 @@ def run_job(ns: argparse.Namespace) -> int:
             group_by=ns.group_by,
             zones=zones,
             overlaps=ns.overlaps,
-            acquisition=ns.acquisition,
+            acquisition=ns.acquisition or "time",
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)

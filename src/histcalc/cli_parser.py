@@ -123,7 +123,6 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
         "--acquisition",
         choices=("time", "day"),
         type=str.lower,
-        default="time",
         help="files of one acquisition (--overlaps once): same platform and sensing time (default) or day",
     )
     val = p.add_argument_group("values and bins")
