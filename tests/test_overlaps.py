@@ -302,7 +302,8 @@ def test_many_identical_copies_count_once_and_read_at_most_four(tmp_path: Path) 
 # -- zones -------------------------------------------------------------------------------------------
 
 
-def test_zonal_job_counts_each_location_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["local", "spark"])
+def test_zonal_job_counts_each_location_once(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> None:
     import geopandas as gpd
 
     from histcalc.zones import load_zones
@@ -311,7 +312,9 @@ def test_zonal_job_counts_each_location_once(tmp_path: Path) -> None:
     path = tmp_path / "zones.gpkg"
     gpd.GeoDataFrame({"name": ["strip"]}, geometry=[straddling], crs="EPSG:32631").to_file(path, driver="GPKG")
     scenes = [write_tile(tmp_path, t, "S2A", "20240503T104621", zone31_field(*centres(t))) for t in ("31UFS", "31UGS")]
-    result = compute_histogram(scenes, DN_BINS, workers=2, zones=load_zones(path, id_field="name"))
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    zones = load_zones(path, id_field="name")
+    result = compute_histogram(scenes, DN_BINS, engine=engine, spark=spark, workers=2, zones=zones)
     xs = np.arange(600_100.0, 809_800.0, PX)
     ys = np.arange(5_590_300.0, 5_700_000.0, PX)
     x, y = np.meshgrid(xs, ys)
@@ -323,3 +326,26 @@ def test_zonal_job_counts_each_location_once(tmp_path: Path) -> None:
     assert zone.nodata == nodata
     # the overlap strip 700,000..709,800 m inside the zone: 49 columns x 150 rows seen twice
     assert result.histogram.duplicate == 49 * 150
+
+
+def test_catalog_items_give_acquisition_tile_and_version(tmp_path: Path) -> None:
+    """STAC items: ``platform`` + ``datetime``, the MGRS extension's tile and ``s2:processing_baseline``."""
+    import json
+
+    from histcalc.acquisition import facts_of
+    from histcalc.scenes import Query, find_scenes
+
+    def item(name: str, baseline: str) -> dict[str, object]:
+        props = {"datetime": "2024-05-03T10:46:21.024Z", "platform": "sentinel-2b", "s2:processing_baseline": baseline,
+                 "mgrs:utm_zone": 31, "mgrs:latitude_band": "U", "mgrs:grid_square": "FS"}  # fmt: skip
+        asset = {"href": f"{tmp_path}/{name}.tif", "type": "image/tiff"}
+        return {"type": "Feature", "stac_version": "1.0.0", "id": name, "properties": props, "assets": {"NDVI": asset},
+                "geometry": None, "links": []}  # fmt: skip
+
+    scenes = []
+    for name, baseline in (("a", "05.00"), ("b", "05.10")):
+        (tmp_path / f"{name}.json").write_text(json.dumps(item(name, baseline)))
+        scenes += find_scenes(Query(catalog=str(tmp_path / f"{name}.json"), collection=None))
+    facts = [facts_of(s) for s in scenes]
+    assert [f.acquisition for f in facts] == ["S2B 20240503T104621"] * 2
+    assert [str(f.tile) for f in facts] == ["31UFS", "31UFS"] and facts[1].version > facts[0].version
