@@ -110,7 +110,7 @@ def plan_ownership(scenes: Sequence[Scene], gdal: Mapping[str, str], key: str = 
 
 
 def _place(pairs: list[tuple[Scene, Facts]], gdal: Mapping[str, str]) -> dict[str, Placed]:
-    """Each file's grid, from its header (read in threads: remote headers are one request each)."""
+    """Each file's grid, from its header (remote ones in threads: a header is a request or two each)."""
     from histcalc.raster import grid_of
 
     def place(pair: tuple[Scene, Facts]) -> Placed | None:
@@ -123,6 +123,10 @@ def _place(pairs: list[tuple[Scene, Facts]], gdal: Mapping[str, str]) -> dict[st
         west, south, east, north = (float(v) for v in bounds)
         return Placed(scene.href, crs.to_wkt(), (west, south, east, north), facts.tile, facts.version)
 
+    if not any("://" in s.href or s.href.startswith("/vsi") for s, _ in pairs):
+        # local headers are quick; and GDAL used from threads leaves the local engine's forked workers
+        # deadlocked (it forks for local files; remote ones get a forkserver, where threads are safe)
+        return {p.href: p for p in map(place, pairs) if p is not None}
     with ThreadPoolExecutor(_HEADER_THREADS) as pool:
         return {p.href: p for p in pool.map(place, pairs) if p is not None}
 

@@ -8,13 +8,46 @@ No file is opened here: :mod:`histcalc.raster` opens the copies and hands them o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from histcalc.errors import RasterReadError
+
+if TYPE_CHECKING:
+    from histcalc.raster import ReadSpec
+
 BoolArray = npt.NDArray[np.bool_]
+
+
+@contextmanager
+def ownership(
+    src: Any, spec: ReadSpec, open_href: Callable[[str], AbstractContextManager[Any]]
+) -> Iterator[Owned | None]:
+    """The task's ownership test under ``--overlaps once`` (None: it counts every pixel); ``open_href``
+    opens the other halves of a split datastrip (raster.py's ``opened``)."""
+    if spec.owned is None and not spec.cover:
+        yield None
+        return
+    with ExitStack() as stack:
+        halves = [stack.enter_context(open_href(href)) for href in spec.cover]
+        for half, href in zip(halves, spec.cover, strict=True):
+            if half.transform != src.transform or half.shape != src.shape:
+                raise RasterReadError(f"{href}: a copy of the same tile and acquisition on another grid")
+        yield Owned(spec.owned, [src, *halves] if halves else [], spec.cover_before, spec.band, spec.nodata)
+
+
+def split_duplicates(own: BoolArray, inside: BoolArray | None, layers: Sequence[Any]) -> tuple[BoolArray, int]:
+    """The pixels a task still counts, and how many another file counts (in the AOI ``inside``, and in a
+    zone of ``layers`` for zonal jobs): those leave every other tally and become ``duplicate``."""
+    seen = np.ones(own.shape, dtype=bool) if inside is None else inside
+    if len(layers):
+        seen = seen & np.logical_or.reduce([layer != 0 for layer in layers])
+    duplicate = int(np.count_nonzero(seen & ~own))
+    return (own if inside is None else inside & own), duplicate
 
 
 class Owned:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,9 +24,9 @@ from histcalc.errors import AccountingError, RasterReadError
 from histcalc.footprint import aoi_in_raster as _aoi_in_raster
 from histcalc.footprint import lonlat_footprint
 from histcalc.histogram import Histogram, Moments
+from histcalc.owned import ownership, split_duplicates
 
 if TYPE_CHECKING:
-    from histcalc.owned import Owned
     from histcalc.zonal import ZoneTable
     from histcalc.zone_counter import ZoneCounter
     from histcalc.zones import ZoneSubset
@@ -190,7 +191,8 @@ def _count_with(
         return counter.result()
     windows = _bands(src, extent, spec.part, spec.parts)
     counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
-    with _quality_grid(src, spec, gdal) as quality, _ownership(src, spec, gdal) as owned:
+    halves = partial(opened, gdal=gdal)  # --overlaps once: the other halves of a split datastrip
+    with _quality_grid(src, spec, gdal) as quality, ownership(src, spec, halves) as owned:
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
@@ -202,7 +204,8 @@ def _count_with(
                 inside = _inside(geometry, transform, shape, spec.all_touched)
             own = None if owned is None else owned.mask(window, transform, shape)
             if own is not None:
-                inside = _drop_duplicates(counter, own, inside, layers)
+                inside, duplicate = split_duplicates(own, inside, layers)
+                counter.add_duplicate(duplicate)
                 if zones is None and not inside.any():
                     continue  # another file counts every pixel here: nothing to read
             data = src.read(spec.band, window=window)
@@ -212,34 +215,6 @@ def _count_with(
                 inside = zones.add(layers, data, inside, valid, classes)
             counter.add(data, inside, valid, classes)
     return counter.result()
-
-
-def _drop_duplicates(
-    counter: _Counter, own: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_] | None, layers: list[Any]
-) -> npt.NDArray[np.bool_]:
-    """Tally the pixels another file counts (in the AOI, and in a zone for zonal jobs) as duplicate;
-    returns the pixels this task still counts."""
-    seen = np.ones(own.shape, dtype=bool) if inside is None else inside
-    if layers:
-        seen = seen & np.logical_or.reduce([layer != 0 for layer in layers])
-    counter.add_duplicate(int(np.count_nonzero(seen & ~own)))
-    return own if inside is None else inside & own
-
-
-@contextmanager
-def _ownership(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> Iterator[Owned | None]:
-    """The task's ownership test under ``--overlaps once`` (None: it counts every pixel)."""
-    if spec.owned is None and not spec.cover:
-        yield None
-        return
-    from histcalc.owned import Owned
-
-    with ExitStack() as stack:
-        halves = [stack.enter_context(opened(href, gdal)) for href in spec.cover]
-        for half, href in zip(halves, spec.cover, strict=True):
-            if half.transform != src.transform or half.shape != src.shape:
-                raise RasterReadError(f"{href}: a copy of the same tile and acquisition on another grid")
-        yield Owned(spec.owned, [src, *halves] if halves else [], spec.cover_before, spec.band, spec.nodata)
 
 
 def _extent(geometry: dict[str, Any] | None, zones: ZoneCounter | None) -> BBox | None:
