@@ -84,12 +84,13 @@ def run_files(engine: str, n: int, workers: int) -> dict[str, Any]:
     scenes = find_scenes(Query(catalog=str(root), collection=None))
     selected = time.perf_counter()
     bins = BinSpec.uniform(50, 0, 250)
+    # the files are copies of one tile per day: count every one (what is measured), no de-duplication
     if session is not None:
         with _jvm_monitor(jvm):
-            result = compute_histogram(scenes, bins, engine="spark", spark=session)
+            result = compute_histogram(scenes, bins, engine="spark", spark=session, overlaps="count")
         session.stop()
     else:
-        result = compute_histogram(scenes, bins, engine="local", workers=workers)
+        result = compute_histogram(scenes, bins, engine="local", workers=workers, overlaps="count")
     total = time.perf_counter() - started
     row = {
         "engine": engine,

@@ -454,3 +454,20 @@ def test_spark_partitions_get_a_share_of_the_last_files_with_a_cache() -> None:
     assert sorted(order, key=lambda t: int(t.href.split(".")[0])) == tasks
     slices = [order[i * 44 // 8 : (i + 1) * 44 // 8] for i in range(8)]  # how pyspark cuts a list
     assert all(any(t in s for t in tasks[-8:]) for s in slices)  # each partition has one of the 8 newest
+
+
+def test_every_histogram_field_survives_an_entry() -> None:
+    """A tally added to Histogram later must be stored too: every field, each set to a distinct value."""
+    from histcalc.histogram import Histogram, Moments
+    from histcalc.result import Partial
+
+    counts = np.arange(BINS.count, dtype=np.int64) % 7
+    values: dict[str, Any] = {"bins": BINS, "counts": counts, "moments": Moments(int(counts.sum()), 0.25, 3.5)}
+    for i, f in enumerate(dataclasses.fields(Histogram)):
+        if f.name not in values:
+            values[f.name] = 11.0 + i if f.type in ("float", float) else 11 + i
+    h = Histogram(**values)
+    back = decode(encode(Partial({("", "g"): h}, tasks=1), {"job": "J"}), "f.tif", BINS, "J").histograms[("", "g")]
+    for f in dataclasses.fields(Histogram):
+        got, want = getattr(back, f.name), getattr(h, f.name)
+        assert np.array_equal(got, want) if f.name == "counts" else got == want, f.name

@@ -151,7 +151,7 @@ def test_demo_command_end_to_end_local(tmp_path: Path) -> None:
     proc = _module("demo", "--dir", "d", "--size", "128", "--engine", "local", "-o", "r.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc: dict[str, Any] = json.loads((tmp_path / "r.json").read_text())
-    files = sorted((tmp_path / "d").rglob("*NDVI_10M_V200.tif"))
+    files = sorted((tmp_path / "d").rglob("*_31UFS_NDVI_10M_V200.tif"))  # the neighbours lie outside the bbox
     assert len(files) == 9 and doc["files"]["ok"] == 9
     ref = brute_force(files, uint8_bins().array, bbox=SEED_BBOX)
     assert doc["counts"] == ref["counts"].tolist() and doc["nodata"] == ref["nodata"] > 0

@@ -60,7 +60,7 @@ def _brute_force(data: Path, geoms: Any) -> dict[str, tuple[np.ndarray, np.ndarr
     """Per date: (pixel centres, valid pixels) per parcel, from every pixel centre of every NDVI file."""
     tree = shapely.STRtree(geoms)
     out = {}
-    for ndvi_path in sorted(data.rglob("*_NDVI_10M_V200.tif")):
+    for ndvi_path in sorted(data.rglob("*_31UFS_NDVI_10M_V200.tif")):  # the parcels lie in 31UFS alone
         scl_path = Path(str(ndvi_path).replace("NDVI_10M", "SCENECLASSIFICATION_20M"))
         with rasterio.open(ndvi_path) as src, rasterio.open(scl_path) as scl_src:
             dn, scl, t = src.read(1), scl_src.read(1), src.transform

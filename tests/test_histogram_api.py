@@ -33,7 +33,7 @@ def test_to_pandas_is_tidy_with_the_tallies_in_attrs() -> None:
     expected, _ = np.histogram(VALUES, bins=np.linspace(0, 1, 11))
     np.testing.assert_array_equal(frame["count"].to_numpy(), expected)
     assert frame["bin_low"].iloc[3] == 0.3 and frame["bin_high"].iloc[2] == 0.3  # linspace's 0.30000000000000004
-    assert frame.attrs == {"below": 1, "above": 1, "nodata": 3, "masked": 2}
+    assert frame.attrs == {"below": 1, "above": 1, "nodata": 3, "masked": 2, "duplicate": 0}
 
 
 def test_to_xarray_has_the_centres_as_coordinate() -> None:
@@ -53,7 +53,9 @@ def test_a_missing_optional_library_is_a_clear_error(monkeypatch: pytest.MonkeyP
 
 def test_repr_is_short_and_says_what_matters() -> None:
     text = repr(Histogram.zeros(uint8_bins()) + Histogram.of_values(np.array([0.4]), uint8_bins()))
-    assert text == "Histogram(256 bins from -0.082 to 0.942, count=1, below=0, above=0, nodata=0, masked=0)"
+    assert text == (
+        "Histogram(256 bins from -0.082 to 0.942, count=1, below=0, above=0, nodata=0, masked=0, duplicate=0)"
+    )
 
 
 def test_empty_is_a_property_and_zeros_the_constructor() -> None:

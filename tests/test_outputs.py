@@ -246,7 +246,7 @@ def test_csv_has_unix_lines_centres_and_labelled_tallies(
             assert float(r["bin_centre"]) == pytest.approx((float(r["bin_low"]) + float(r["bin_high"])) / 2, abs=1e-12)
             assert len(r["bin_centre"]) <= 8  # 0.404, not 0.40400000000000003
         tallies = {r["kind"]: int(r["count"]) for r in mine if r["kind"] != "bin"}
-        assert tallies == {k: entry[k] for k in ("below", "above", "nodata", "masked")}
+        assert tallies == {k: entry[k] for k in ("below", "above", "nodata", "masked", "duplicate")}
         assert all(r["bin_low"] == r["bin_high"] == "" for r in mine if r["kind"] != "bin")
         assert sum(int(r["count"]) for r in mine) == entry["pixels"]
     assert doc["masked"] > 0

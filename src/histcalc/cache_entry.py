@@ -92,7 +92,7 @@ def _histogram_arrays(prefix: str, h: Histogram) -> dict[str, np.ndarray]:
     m = h.moments
     return {
         f"{prefix}_counts": np.asarray(h.counts, dtype=np.int64),
-        f"{prefix}_ints": np.array([h.below, h.above, h.nodata, h.masked, m.n], dtype=np.int64),
+        f"{prefix}_ints": np.array([h.below, h.above, h.nodata, h.masked, m.n, h.duplicate], dtype=np.int64),
         f"{prefix}_floats": np.array([m.mean, m.m2, h.vmin, h.vmax], dtype=np.float64),
     }
 
@@ -112,8 +112,8 @@ def _record(prefix: str, key: list[Any], npz: Any, href: str, bins: BinSpec) -> 
 
 def _histogram(prefix: str, npz: Any, bins: BinSpec) -> Histogram:
     counts = np.asarray(npz[f"{prefix}_counts"], dtype=np.int64)
-    below, above, nodata, masked, n = (int(v) for v in npz[f"{prefix}_ints"])
+    below, above, nodata, masked, n, duplicate = (int(v) for v in npz[f"{prefix}_ints"])
     mean, m2, vmin, vmax = (float(v) for v in npz[f"{prefix}_floats"])
     if counts.shape != (bins.count,) or n != int(counts.sum()) or math.isnan(mean):
         raise CorruptEntry(f"its counts do not fit the job's {bins.count} bins")
-    return Histogram(bins, counts, below, above, nodata, masked, Moments(n, mean, m2), vmin, vmax)
+    return Histogram(bins, counts, below, above, nodata, masked, Moments(n, mean, m2), vmin, vmax, duplicate)

@@ -35,10 +35,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COUNTING_FORMAT = 1
-"""Raise when a change of the counting (kernels, masks, the pixel rule) makes stored partials wrong."""
-NOT_COUNTING = frozenset({"gdal", "on_error", "zone_subsets"})
-"""JobSpec fields outside the job hash: how files are reached and failures handled; zones are keyed per task."""
+COUNTING_FORMAT = 2
+"""Raise when a change of the counting (kernels, masks, the pixel rule, the entry's tallies) makes stored
+partials wrong. 2: the ``duplicate`` tally of ``--overlaps once``."""
+NOT_COUNTING = frozenset({"gdal", "on_error", "zone_subsets", "owned_regions"})
+"""JobSpec fields outside the job hash: how files are reached and failures handled; zones and the regions of
+``--overlaps once`` are keyed per task (its zone subset; ``Task.owner_key`` is the digest of its region), so a
+new acquisition's regions do not change the hash of the files already counted."""
 _TASK_NOT_KEYED = frozenset({"href"})
 _HEAD_TIMEOUT_S = 30
 _SUBSET_DIGESTS: dict[str, tuple[object, str]] = {}  # zone_key -> (the subset, the digest of all of it)

@@ -175,6 +175,8 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
             zone_datasets=zone_datasets_from_args(ns, percentiles),
             cache=ns.cache,
             gdal=auth.gdal_settings(ns.engine, ns.master),  # None without credentials: captured as before
+            overlaps=ns.overlaps,
+            acquisition=ns.acquisition or "time",
         )
     options = {("range" if k == "value_range" else k): v for k, v in vars(ns).items() if k not in _NOT_QUERY_OPTIONS}
     doc = result_document(result, query_record(query.to_dict(), options), percentiles)

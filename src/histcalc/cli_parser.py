@@ -115,6 +115,20 @@ def add_job_options(p: argparse.ArgumentParser, catalog_default: str = TERRASCOP
     sel.add_argument(
         "--group-by", choices=GROUP_BY, type=str.lower, help="one histogram per date, month, year, tile or item too"
     )
+    sel.add_argument(
+        "--overlaps",
+        choices=("once", "count"),
+        type=str.lower,
+        default="once",
+        help="once (default): a ground location counts once per acquisition where tiles overlap (the rest is "
+        "tallied as duplicate); count: every file counts all its pixels",
+    )
+    sel.add_argument(
+        "--acquisition",
+        choices=("time", "day"),
+        type=str.lower,
+        help="files of one acquisition (--overlaps once): same platform and sensing time (default) or day",
+    )
     val = p.add_argument_group("values and bins")
     val.add_argument("--band", type=int, default=1, help="band to count (default 1)")
     val.add_argument(

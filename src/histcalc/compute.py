@@ -13,6 +13,7 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
+from histcalc.overlaps import assign, check_overlaps, plan_ownership
 from histcalc.plan import (
     JobSpec,
     OnError,
@@ -52,6 +53,8 @@ def compute_histogram(
     zones: Zones | None = None,
     zone_datasets: ZoneDatasets | None = None,
     cache: str | None = None,
+    overlaps: str = "once",
+    acquisition: str = "time",
 ) -> JobResult:
     """Histogram of every valid pixel of ``scenes`` inside ``aoi``, on common ``bins``.
 
@@ -66,7 +69,11 @@ def compute_histogram(
     says how many zones counted a pixel).
     ``cache`` (a directory or ``s3://bucket/prefix``): reuse the stored counts of unchanged files and store
     the others' (``result.files_cached`` says how many came from it).
+    ``overlaps`` "once" (default): a ground location counts once per acquisition (``acquisition``: files
+    of the same platform and sensing "time", or "day"); the others' pixels are tallied as ``duplicate``.
+    "count": every file counts all its pixels (see :mod:`histcalc.overlaps`).
     """
+    check_overlaps(overlaps, acquisition)
     engine = engine or ("spark" if spark is not None or master is not None else "local")
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -95,6 +102,10 @@ def compute_histogram(
         header = first_header(scenes, overrides.band, settings)  # read once: the default bins use it too
         check_zonal(header[1])
         tasks, subsets = plan_zones(tasks, zones, settings)
+    regions = None
+    if overlaps == "once":
+        ownership = plan_ownership(scenes, settings, acquisition)
+        tasks, regions = assign(tasks, ownership), dict(ownership.regions)
     job = JobSpec(
         bins or default_bins(header or first_header(scenes, overrides.band, settings), overrides),
         aoi,
@@ -105,6 +116,8 @@ def compute_histogram(
         settings,
         on_error,
         subsets,
+        overlaps,
+        regions,
     )
     dataset = _datasets(zone_datasets, zones, job, group_by is not None)
     task_cache = _open_cache(cache, job, group_by)

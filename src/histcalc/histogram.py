@@ -65,7 +65,8 @@ class Histogram:
     """Counts of valid values per bin, plus what was not counted and why.
 
     ``below``/``above``: valid values outside the edges; ``nodata``: nodata, NaN or masked-band
-    pixels; ``masked``: pixels removed by a quality mask. ``moments``, ``vmin`` and ``vmax`` describe
+    pixels; ``masked``: pixels removed by a quality mask; ``duplicate``: pixels another file of the same
+    acquisition counts (``--overlaps once``). ``moments``, ``vmin`` and ``vmax`` describe
     the counted (in-range) values exactly.
     """
 
@@ -78,6 +79,7 @@ class Histogram:
     moments: Moments = field(default_factory=Moments)
     vmin: float = math.inf
     vmax: float = -math.inf
+    duplicate: int = 0
 
     @classmethod
     def zeros(cls, bins: BinSpec) -> Histogram:
@@ -127,13 +129,15 @@ class Histogram:
             self.moments + other.moments,
             min(self.vmin, other.vmin),
             max(self.vmax, other.vmax),
+            self.duplicate + other.duplicate,
         )
 
     def __repr__(self) -> str:
         edges = self.bins.array
         return (
             f"Histogram({self.bins.count} bins from {edges[0]:.6g} to {edges[-1]:.6g}, count={self.count:,}, "
-            f"below={self.below:,}, above={self.above:,}, nodata={self.nodata:,}, masked={self.masked:,})"
+            f"below={self.below:,}, above={self.above:,}, nodata={self.nodata:,}, masked={self.masked:,}, "
+            f"duplicate={self.duplicate:,})"
         )
 
     @property
@@ -164,8 +168,8 @@ class Histogram:
 
     @property
     def pixels(self) -> int:
-        """Every pixel accounted for: counted, out of range, nodata and masked."""
-        return self.count + self.below + self.above + self.nodata + self.masked
+        """Every pixel accounted for: counted, out of range, nodata, masked and duplicate."""
+        return self.count + self.below + self.above + self.nodata + self.masked + self.duplicate
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0..100) of the counted values, read from the cumulative counts.
@@ -215,6 +219,7 @@ class Histogram:
             "above": self.above,
             "nodata": self.nodata,
             "masked": self.masked,
+            "duplicate": self.duplicate,
             "pixels": self.pixels,
             "stats": _clean_stats(self.stats(percentiles), self.bins.array),
         }
@@ -235,6 +240,7 @@ class Histogram:
             _moments_of(data, stats, int(counts.sum())),
             _number(stats.get("min", data.get("min")), math.inf),
             _number(stats.get("max", data.get("max")), -math.inf),
+            int(data.get("duplicate", 0)),
         )
 
     def to_pandas(self) -> Any:
@@ -260,7 +266,13 @@ class Histogram:
         )
 
     def _tallies(self) -> dict[str, int]:
-        return {"below": self.below, "above": self.above, "nodata": self.nodata, "masked": self.masked}
+        return {
+            "below": self.below,
+            "above": self.above,
+            "nodata": self.nodata,
+            "masked": self.masked,
+            "duplicate": self.duplicate,
+        }
 
 
 def clean_numbers(values: FloatArray, like: FloatArray | None = None) -> FloatArray:

@@ -85,6 +85,10 @@ def unused_options(ns: argparse.Namespace) -> list[str]:
         notes.append("--master does nothing with --engine local (it names a Spark master)")
     if ns.pattern and not _is_plain_directory(ns.catalog):
         notes.append("--pattern does nothing with a STAC catalog or a single file (it selects files in a directory)")
+    if ns.acquisition and ns.overlaps == "count":
+        notes.append(
+            "--acquisition does nothing with --overlaps count (it groups the files that --overlaps once de-duplicates)"
+        )
     if ns.workers is not None and ns.engine == "spark":
         notes.append("--workers does nothing with --engine spark (Spark's executors and cores decide)")
     return notes

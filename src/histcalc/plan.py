@@ -53,6 +53,12 @@ class Task:
     zone_key: str | None = None
     updated: str | None = None
     """The catalog's ``updated`` property of the item: a reprocessed scene misses the cache (see cache_key)."""
+    owner_key: str | None = None
+    """``--overlaps once``: the region it counts, a key of ``JobSpec.owned_regions`` (None: all of it)."""
+    cover: tuple[str, ...] = ()
+    """``--overlaps once``: the other halves of its split datastrip (copies of its tile and acquisition)."""
+    cover_before: int = 0
+    """How many of ``cover`` come before it: the first half with data at a pixel counts it."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class JobSpec:
     on_error: OnError = "skip"
     zone_subsets: Mapping[str, ZoneSubset] | None = None
     """Zonal jobs: the zones of each raster grid, by key (tasks name theirs by ``Task.zone_key``)."""
+    overlaps: str = "once"
+    """``once``: each ground location once per acquisition (regions below); ``count``: every file's pixels."""
+    owned_regions: Mapping[str, bytes] | None = None
+    """``--overlaps once``: WKB polygons (each in its raster's CRS) by key, named by ``Task.owner_key``."""
 
     def read_spec(self, task: Task) -> ReadSpec:
         return ReadSpec(
@@ -82,6 +92,9 @@ class JobSpec:
             mask_href=task.mask_href,
             mask_values=self.mask_values,
             all_touched=self.all_touched,
+            owned=None if task.owner_key is None else (self.owned_regions or {})[task.owner_key],
+            cover=task.cover,
+            cover_before=task.cover_before,
         )
 
 

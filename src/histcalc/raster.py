@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from histcalc.errors import AccountingError, RasterReadError
 from histcalc.footprint import aoi_in_raster as _aoi_in_raster
 from histcalc.footprint import lonlat_footprint
 from histcalc.histogram import Histogram, Moments
+from histcalc.owned import ownership, split_duplicates
 
 if TYPE_CHECKING:
     from histcalc.zonal import ZoneTable
@@ -62,6 +64,9 @@ class ReadSpec:
     mask_href: str | None = None
     mask_values: tuple[int, ...] = ()
     all_touched: bool = False
+    owned: bytes | None = None  # --overlaps once: WKB of the region this file counts (None: all of it)
+    cover: tuple[str, ...] = ()  # --overlaps once: the other halves of a split datastrip, in order
+    cover_before: int = 0  # how many of them come before this file
 
 
 @contextmanager
@@ -186,18 +191,25 @@ def _count_with(
         return counter.result()
     windows = _bands(src, extent, spec.part, spec.parts)
     counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
-    with _quality_grid(src, spec, gdal) as quality:
+    halves = partial(opened, gdal=gdal)  # --overlaps once: the other halves of a split datastrip
+    with _quality_grid(src, spec, gdal) as quality, ownership(src, spec, halves) as owned:
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
             layers = zones.layers(transform, shape) if zones is not None else []
             if zones is not None and not layers:
                 continue  # no zone has a pixel centre here: nothing to read
-            data = src.read(spec.band, window=window)
-            valid = _valid_mask(src, spec.band, window)
             inside = None
             if geometry is not None:
-                inside = _inside(geometry, transform, data.shape, spec.all_touched)
+                inside = _inside(geometry, transform, shape, spec.all_touched)
+            own = None if owned is None else owned.mask(window, transform, shape)
+            if own is not None:
+                inside, duplicate = split_duplicates(own, inside, layers)
+                counter.add_duplicate(duplicate)
+                if zones is None and not inside.any():
+                    continue  # another file counts every pixel here: nothing to read
+            data = src.read(spec.band, window=window)
+            valid = _valid_mask(src, spec.band, window)
             classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
             if zones is not None:
                 inside = zones.add(layers, data, inside, valid, classes)
@@ -252,6 +264,7 @@ class _Counter:
         self.floats = kernel_float.FloatTallies()
         self.nodata_pixels = 0
         self.masked_pixels = 0
+        self.duplicate_pixels = 0
         self.pixels = 0
         self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
 
@@ -277,6 +290,11 @@ class _Counter:
         self.floats += f
         self.pixels += f.pixels
 
+    def add_duplicate(self, pixels: int) -> None:
+        """``pixels`` that another file of the same acquisition counts (``--overlaps once``)."""
+        self.duplicate_pixels += pixels
+        self.pixels += pixels
+
     def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         values = raw.astype(np.float64)
         if self.scale != 1.0 or self.offset != 0.0:
@@ -299,6 +317,7 @@ class _Counter:
             h = Histogram(
                 self.bins, self.float_counts.copy(), f.below, f.above, f.nodata, f.masked, moments, f.vmin, f.vmax
             )
+        h = replace(h, duplicate=self.duplicate_pixels)
         if h.pixels != self.pixels:
             raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
         return h

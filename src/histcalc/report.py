@@ -21,7 +21,7 @@ from histcalc.redact import redact_data
 from histcalc.result import JobResult
 
 TIDY_COLUMNS = ("group", "kind", "bin_low", "bin_high", "bin_centre", "count")
-TALLIES = ("below", "above", "nodata", "masked")
+TALLIES = ("below", "above", "nodata", "masked", "duplicate")
 PARQUET_METADATA_KEY = b"histcalc"
 TidyRow = tuple[str, str, float | None, float | None, float | None, int]
 _CHART_ROWS = 16
@@ -109,7 +109,7 @@ def summary(result: JobResult, percentiles: Sequence[float] = DEFAULT_PERCENTILE
         + (f" + {result.startup_s:.1f} s session start)" if result.startup_s else ")")
         + _cache_note(result),
         f"pixels: {h.count:,} counted, {h.below:,} below and {h.above:,} above the range, "
-        f"{h.nodata:,} nodata, {h.masked:,} masked",
+        f"{h.nodata:,} nodata, {h.masked:,} masked, {h.duplicate:,} duplicate (counted by another file)",
     ]
     if h.count:
         pct = "  ".join(f"{k} {v:.4g}" for k, v in st["percentiles"].items())
@@ -157,7 +157,7 @@ def write_json(doc: dict[str, Any], path: str | Path) -> None:
 def tidy_rows(result: JobResult) -> Iterator[TidyRow]:
     """One row per group and bin, then the group's tallies; the total comes last as group "all".
 
-    Tally rows (kind below, above, nodata, masked) have no edges: the bin rows are
+    Tally rows (kind below, above, nodata, masked, duplicate) have no edges: the bin rows are
     ``kind == "bin"``, and a group's rows add up to its ``pixels``.
     """
     edges = clean_numbers(result.histogram.bins.array).tolist()

@@ -90,6 +90,8 @@ class Scene:
     dtype: str | None = None
     tile: str | None = None
     updated: str | None = None  # the item's `updated` property: when its files were last (re)processed
+    acquired: str | None = None  # "platform datetime" from the catalog: the acquisition of --overlaps once
+    version: str | None = None  # processing baseline or version: the latest copy of a tile counts
     extra_hrefs: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -215,6 +217,8 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
         dtype=band.get("data_type"),
         tile=_tile_of(item),
         updated=_text_or_none(item.properties.get("updated")),
+        acquired=_acquired_of(item),
+        version=_version_of(item),
         extra_hrefs=extra,
     )
 
@@ -222,7 +226,20 @@ def _scene_from_item(item: Any, query: Query) -> Scene | None:
 def _tile_of(item: Any) -> str | None:
     props = item.properties
     tile = props.get("tileId") or props.get("s2:mgrs_tile") or props.get("grid:code")
+    if not tile and props.get("mgrs:utm_zone") and props.get("mgrs:grid_square"):  # the MGRS extension
+        tile = f"{int(props['mgrs:utm_zone']):02d}{props.get('mgrs:latitude_band', '')}{props['mgrs:grid_square']}"
     return str(tile).removeprefix("MGRS-") if tile else None
+
+
+def _acquired_of(item: Any) -> str | None:
+    platform, when = item.properties.get("platform"), item.properties.get("datetime")
+    return f"{platform} {when}" if platform and when else None
+
+
+def _version_of(item: Any) -> str | None:
+    props = item.properties
+    version = props.get("s2:processing_baseline") or props.get("processing:version")
+    return str(version) if version else None
 
 
 def _choose_href(asset: Any, mode: HrefMode) -> str:
