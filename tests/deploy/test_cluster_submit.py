@@ -156,13 +156,16 @@ def test_submit_to_standalone_survives_a_lost_worker(
     )
 
     result = json.loads(out.read_text())
-    assert result["files"]["total"] == local_result["files"]["total"] == 9
+    files = 27  # 9 dates of 31UFS and of its neighbours 31UGS and 32ULB (the demo's three tiles)
+    assert result["files"]["total"] == local_result["files"]["total"] == files
     assert result["files"]["failed"] == []
     assert result["counts"] == local_result["counts"]
     assert result["edges"] == local_result["edges"]
-    for key in ("below", "above", "nodata"):
+    for key in ("below", "above", "nodata", "duplicate"):
         assert result[key] == local_result[key], key
-    assert sum(result["counts"]) == 9 * DEMO_SIZE * DEMO_SIZE - result["nodata"] - result.get("masked", 0)
+    assert result["duplicate"] > 0  # the tiles overlap: --overlaps once (the default) counts each place once
+    tallies = result["nodata"] + result.get("masked", 0) + result["duplicate"]
+    assert sum(result["counts"]) == files * DEMO_SIZE * DEMO_SIZE - tallies
 
 
 def _kill_a_worker_mid_job(
