@@ -26,22 +26,6 @@ done
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-    echo "install-auth-deps: the login tests need ${missing[*]}; install them (needs root)" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod +x "$policy"
-    created_policy=1
-fi
-cleanup() { if [[ $created_policy -eq 1 ]]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-auth-deps: installed ${missing[*]}"
+# shellcheck source=scripts/ci/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install_quietly install-auth-deps "${missing[@]}"
