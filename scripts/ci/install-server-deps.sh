@@ -17,6 +17,6 @@ fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
-# shellcheck source=scripts/ci/apt-install.sh
+# shellcheck source=SCRIPTDIR/apt-install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 apt_install_quietly install-server-deps "${missing[@]}"
