@@ -362,3 +362,28 @@ def test_a_cached_rerun_with_a_new_acquisition_reads_only_its_files(tmp_path: Pa
     assert again.files_cached == len(first) and len(scenes) - len(first) == len(selected["S2B 20240508T104619"])
     np.testing.assert_array_equal(again.histogram.counts, clean.histogram.counts)
     assert again.histogram.duplicate == clean.histogram.duplicate > 0
+
+
+def test_a_zonal_job_with_overlaps_reads_each_header_once_on_the_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Zone planning and the overlap rule share the headers they read (histcalc.grids)."""
+    from typing import Any
+
+    import histcalc.raster as raster
+    from histcalc.zones import Zones
+
+    scenes, _ = same_zone_scenes(tmp_path)
+    opened: list[str] = []
+    real = raster.grid_of
+
+    def counting(href: str, gdal: Any = None) -> Any:
+        opened.append(href)
+        return real(href, gdal)
+
+    monkeypatch.setattr(raster, "grid_of", counting)
+    field = shapely.box(650_000.0, 5_580_000.0, 720_000.0, 5_650_000.0)  # across the four tiles' overlaps
+    zones = Zones(["field"], np.array([field], dtype=object), "EPSG:32631", [])
+    result = compute_histogram(scenes, DN_BINS, workers=1, zones=zones)
+    assert sorted(opened) == sorted(s.href for s in scenes)
+    assert result.zone_histogram("field").count > 0

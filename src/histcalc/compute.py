@@ -13,6 +13,7 @@ from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
 from histcalc.errors import UsageError
+from histcalc.grids import Grids
 from histcalc.overlaps import assign, check_overlaps, plan_ownership
 from histcalc.plan import (
     JobSpec,
@@ -98,13 +99,14 @@ def compute_histogram(
     parts = 1 if zones is not None or cache is not None else split_parts(len(scenes), cores)
     tasks = plan_tasks(scenes, parts, overrides, group_by)
     subsets, header = None, None
+    grids = Grids(settings)  # zones and overlaps share the headers they read
     if zones is not None:
         header = first_header(scenes, overrides.band, settings)  # read once: the default bins use it too
         check_zonal(header[1])
-        tasks, subsets = plan_zones(tasks, zones, settings)
+        tasks, subsets = plan_zones(tasks, zones, settings, grids)
     regions = None
     if overlaps == "once":
-        ownership = plan_ownership(scenes, settings, acquisition)
+        ownership = plan_ownership(scenes, settings, acquisition, grids)
         tasks, regions = assign(tasks, ownership), dict(ownership.regions)
     job = JobSpec(
         bins or default_bins(header or first_header(scenes, overrides.band, settings), overrides),

@@ -25,13 +25,13 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from histcalc.acquisition import Facts, facts_of
 from histcalc.errors import RasterReadError
+from histcalc.grids import Grids
 from histcalc.mgrs_grid import TileId
 from histcalc.scenes import Scene
 
@@ -41,7 +41,6 @@ OVERLAPS = ("count", "once")
 NOTHING = "nothing"
 """The region key of a file that counts nothing (an older copy of a tile)."""
 _DENSIFY_M = 50.0
-_HEADER_THREADS = 8
 _MAX_HALVES = 4  # a split datastrip makes 2 (rarely 3) products; more same-version copies are duplicates
 
 BBox = tuple[float, float, float, float]
@@ -88,15 +87,17 @@ class Ownership:
     regions: Mapping[str, bytes]  # key -> WKB polygon in the file's CRS
 
 
-def plan_ownership(scenes: Sequence[Scene], gdal: Mapping[str, str], key: str = "time") -> Ownership:
-    """The region each selected file counts (see the module's rule)."""
+def plan_ownership(
+    scenes: Sequence[Scene], gdal: Mapping[str, str], key: str = "time", grids: Grids | None = None
+) -> Ownership:
+    """The region each selected file counts (see the module's rule); ``grids``: headers the job already read."""
     groups: dict[str, list[tuple[Scene, Facts]]] = defaultdict(list)
     for scene in scenes:
         facts = facts_of(scene, key)
         if facts.acquisition is not None:
             groups[facts.acquisition].append((scene, facts))
     shared = [pair for group in groups.values() if len(group) > 1 for pair in group]
-    placed = _place(shared, gdal)
+    placed = _place(shared, grids or Grids(gdal))
     keys: dict[str, str | None] = {}
     cover: dict[str, tuple[tuple[str, ...], int]] = {}
     regions: dict[str, bytes] = {}
@@ -109,26 +110,18 @@ def plan_ownership(scenes: Sequence[Scene], gdal: Mapping[str, str], key: str = 
     return Ownership(keys, cover, regions)
 
 
-def _place(pairs: list[tuple[Scene, Facts]], gdal: Mapping[str, str]) -> dict[str, Placed]:
-    """Each file's grid, from its header (remote ones in threads: a header is a request or two each)."""
-    from histcalc.raster import grid_of
-
-    def place(pair: tuple[Scene, Facts]) -> Placed | None:
-        scene, facts = pair
+def _place(pairs: list[tuple[Scene, Facts]], grids: Grids) -> dict[str, Placed]:
+    """Each file's grid, from its header (see :mod:`histcalc.grids`)."""
+    grids.read(scene.href for scene, _ in pairs)
+    placed = {}
+    for scene, facts in pairs:
         try:
-            crs, bounds = grid_of(scene.href, gdal)
+            crs, bounds = grids.of(scene.href)
         except RasterReadError as exc:  # it fails by name when its task reads it
             log.warning("overlaps: cannot read the header of %s (%s)", scene.href, exc)
-            return None
-        west, south, east, north = (float(v) for v in bounds)
-        return Placed(scene.href, crs.to_wkt(), (west, south, east, north), facts.tile, facts.version)
-
-    if not any("://" in s.href or s.href.startswith("/vsi") for s, _ in pairs):
-        # local headers are quick; and GDAL used from threads leaves the local engine's forked workers
-        # deadlocked (it forks for local files; remote ones get a forkserver, where threads are safe)
-        return {p.href: p for p in map(place, pairs) if p is not None}
-    with ThreadPoolExecutor(_HEADER_THREADS) as pool:
-        return {p.href: p for p in pool.map(place, pairs) if p is not None}
+            continue
+        placed[scene.href] = Placed(scene.href, crs.to_wkt(), bounds, facts.tile, facts.version)
+    return placed
 
 
 def _own_group(

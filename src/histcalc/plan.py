@@ -22,6 +22,7 @@ from histcalc.result import Partial
 from histcalc.scenes import Scene
 
 if TYPE_CHECKING:
+    from histcalc.grids import Grids
     from histcalc.zones import Zones, ZoneSubset
 
 log = logging.getLogger(__name__)
@@ -140,19 +141,23 @@ def plan_tasks(
     return tasks
 
 
-def plan_zones(tasks: list[Task], zones: Zones, gdal: Mapping[str, str]) -> tuple[list[Task], dict[str, ZoneSubset]]:
+def plan_zones(
+    tasks: list[Task], zones: Zones, gdal: Mapping[str, str], grids: Grids | None = None
+) -> tuple[list[Task], dict[str, ZoneSubset]]:
     """Each task's zones: the subset of ``zones`` that meets its file, shared by every file of the same grid.
 
-    Reads each file's header (CRS and bounds) on the driver; a file whose header cannot be read keeps
-    no zones and fails by name when its task reads it.
+    Reads each file's header (CRS and bounds) on the driver, once per job with ``grids``; a file whose
+    header cannot be read keeps no zones and fails by name when its task reads it.
     """
-    from histcalc.raster import grid_of
+    from histcalc.grids import Grids
 
+    grids = grids or Grids(gdal)
+    grids.read(task.href for task in tasks)
     subsets: dict[str, ZoneSubset] = {}
     planned = []
     for task in tasks:
         try:
-            crs, bounds = grid_of(task.href, gdal)
+            crs, bounds = grids.of(task.href)
         except RasterReadError:
             planned.append(task)
             continue
