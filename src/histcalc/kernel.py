@@ -11,7 +11,7 @@ and saves ~1 ns per pixel over numpy's sliced bincount, so it pays only after ~3
 (benchmarks/README.md, findings 1-2). A seed-sized bbox job never loads it; a large archive job loads it once
 per worker process. Zonal and float counts always use numba unless ``HISTCALC_KERNEL=numpy``.
 
-Classification of a pixel, the same in every kernel (``raster._Counter`` relies on it):
+Classification of a pixel, the same in every kernel (``task_counter.TaskCounter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
 nodata (DN kernels leave it in its DN column, the caller moves it); quality class dropped:
 ``masked``; otherwise counted (float kernel: ``below``/``above`` outside the edges).

@@ -1,8 +1,8 @@
 """Raster reading: the only module that calls ``rasterio.open``.
 
 A task reads one file (or one slice of its rows) in bands of whole block rows, clipped to the
-AOI window, so memory stays bounded by one band whatever the tile size. Integer data is counted
-by digital number first (a bincount) and mapped to the shared bins once per task.
+AOI window, so memory stays bounded by one band whatever the tile size, and hands each window to the
+task's :class:`~histcalc.task_counter.TaskCounter` (per DN for integers, mapped to the bins once per task).
 """
 
 from __future__ import annotations
@@ -10,21 +10,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import kernel, kernel_float
+from histcalc import kernel
 from histcalc.aoi import AOI, BBox
-from histcalc.bins import BinSpec, dn_limits
+from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError, RasterReadError
 from histcalc.footprint import aoi_in_raster as _aoi_in_raster
 from histcalc.footprint import lonlat_footprint
-from histcalc.histogram import Histogram, Moments
+from histcalc.histogram import Histogram
 from histcalc.owned import ownership, split_duplicates
+from histcalc.task_counter import TaskCounter
 
 if TYPE_CHECKING:
     from histcalc.zonal import ZoneTable
@@ -172,15 +173,15 @@ def _count(src: Any, bins: BinSpec, spec: ReadSpec, gdal: Mapping[str, str] | No
     return _count_with(src, _counter_for(src, bins, spec), spec, gdal)
 
 
-def _counter_for(src: Any, bins: BinSpec, spec: ReadSpec) -> _Counter:
+def _counter_for(src: Any, bins: BinSpec, spec: ReadSpec) -> TaskCounter:
     scale = float(src.scales[spec.band - 1]) if spec.scale is None else spec.scale
     offset = float(src.offsets[spec.band - 1]) if spec.offset is None else spec.offset
     nodata = src.nodata if spec.nodata is None else spec.nodata
-    return _Counter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
+    return TaskCounter(bins, scale, offset, nodata, src.dtypes[spec.band - 1])
 
 
 def _count_with(
-    src: Any, counter: _Counter, spec: ReadSpec, gdal: Mapping[str, str] | None, zones: ZoneCounter | None = None
+    src: Any, counter: TaskCounter, spec: ReadSpec, gdal: Mapping[str, str] | None, zones: ZoneCounter | None = None
 ) -> Histogram:
     """Read the windows of the AOI (and of the zones) and count them; with ``zones``, only zone pixels."""
     geometry = _aoi_in_raster(src, spec.aoi)
@@ -241,90 +242,6 @@ def _quality_grid(src: Any, spec: ReadSpec, gdal: Mapping[str, str] | None) -> I
         grid = {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height}
         with WarpedVRT(mask_src, resampling=Resampling.nearest, **grid) as vrt:
             yield vrt
-
-
-class _Counter:
-    """Accumulates one task's counts: by digital number for integers, by bin for floats.
-
-    Every pixel inside the AOI lands in exactly one tally, checked in :meth:`result`: nodata
-    (nodata value, NaN, mask band) first, then masked (quality mask), then counted/below/above.
-    The counting itself is :mod:`histcalc.kernel`'s (one pass, no copies of the block).
-    """
-
-    def __init__(self, bins: BinSpec, scale: float, offset: float, nodata: float | None, dtype: str) -> None:
-        self.bins, self.scale, self.offset, self.nodata = bins, scale, offset, nodata
-        self.integer = np.dtype(dtype).kind in "ui" and np.dtype(dtype).itemsize <= 2
-        self.lo = dn_limits(dtype)[0] if self.integer else 0
-        size = (dn_limits(dtype)[1] - self.lo + 1) if self.integer else 0
-        # one row per interleaved sub-histogram (kernel.dn_ways), summed in result()
-        self.dn_counts = np.zeros((kernel.dn_ways(np.dtype(dtype)), size), dtype=np.int64)
-        self.nodata_dn = int(nodata) if nodata is not None and _is_dn(nodata, self.lo, size) else None
-        self.edges = bins.array
-        self.float_counts = np.zeros(bins.count, dtype=np.int64)
-        self.floats = kernel_float.FloatTallies()
-        self.nodata_pixels = 0
-        self.masked_pixels = 0
-        self.duplicate_pixels = 0
-        self.pixels = 0
-        self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
-
-    def add(
-        self,
-        data: npt.NDArray[Any],
-        inside: npt.NDArray[np.bool_] | None,
-        valid: npt.NDArray[Any] | None,
-        quality: kernel.Quality | None = None,
-    ) -> None:
-        """Count ``data`` ``inside`` the AOI: not ``valid`` (mask band) is nodata, dropped ``quality`` classes masked.
-
-        ``valid`` is a mask band as read (0 = masked) or a boolean array.
-        """
-        if self.integer:
-            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, self.compiled)
-            self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
-            self.masked_pixels += t.masked
-            return
-        f = kernel_float.count_float(
-            data, self.edges, self.float_counts, self.scale, self.offset, self.nodata, inside, valid, quality
-        )
-        self.floats += f
-        self.pixels += f.pixels
-
-    def add_duplicate(self, pixels: int) -> None:
-        """``pixels`` that another file of the same acquisition counts (``--overlaps once``)."""
-        self.duplicate_pixels += pixels
-        self.pixels += pixels
-
-    def _physical(self, raw: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-        values = raw.astype(np.float64)
-        if self.scale != 1.0 or self.offset != 0.0:
-            values = values * self.scale + self.offset
-        return values
-
-    def result(self) -> Histogram:
-        """This task's histogram, after checking that it accounts for every pixel inside the AOI."""
-        if self.integer:
-            dn_counts, nodata = self.dn_counts.sum(axis=0), self.nodata_pixels
-            if self.nodata_dn is not None:
-                nodata += int(dn_counts[self.nodata_dn - self.lo])
-                dn_counts[self.nodata_dn - self.lo] = 0
-            seen = np.flatnonzero(dn_counts)
-            h = Histogram.of_weighted(self._physical(seen + self.lo), dn_counts[seen], self.bins)
-            h = replace(h, nodata=h.nodata + nodata, masked=h.masked + self.masked_pixels)
-        else:
-            f = self.floats
-            moments = Moments(f.n, f.mean, f.m2) if f.n else Moments()
-            h = Histogram(
-                self.bins, self.float_counts.copy(), f.below, f.above, f.nodata, f.masked, moments, f.vmin, f.vmax
-            )
-        h = replace(h, duplicate=self.duplicate_pixels)
-        if h.pixels != self.pixels:
-            raise AccountingError(f"counted {h.pixels} pixels but read {self.pixels} inside the AOI")
-        return h
-
-
-def _is_dn(value: float, lo: int, size: int) -> bool:
-    return float(value).is_integer() and lo <= value < lo + size
 
 
 def _valid_mask(src: Any, band: int, window: Any) -> npt.NDArray[np.uint8] | None:
