@@ -318,6 +318,16 @@ def _isum(index: I64, weights: I64, size: int) -> I64:
     return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
 
 
+def tidy_columns(table: ZoneTable, ids: npt.NDArray[np.object_], bins: BinSpec) -> dict[str, Any]:
+    """zone (its id from ``ids``), bin_low, bin_high, count of every non-zero in-range cell, by zone and bin."""
+    inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
+    zone, slot, count = table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside]
+    order = np.lexsort((slot, zone))
+    zone, slot, count = zone[order], slot[order], count[order]
+    edges = bins.array
+    return {"zone": ids[zone], "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
+
+
 def zone_histogram(table: ZoneTable, zone: int, bins: BinSpec) -> Histogram:
     """Zone ``zone``'s histogram (dense, on ``bins``) from ``table``; zeros when it counted nothing."""
     from histcalc.histogram import Histogram, Moments

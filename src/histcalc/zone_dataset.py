@@ -28,7 +28,7 @@ import numpy as np
 
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.zonal import ZoneTable, concat, with_zones, zone_stats
+from histcalc.zonal import ZoneTable, concat, tidy_columns, with_zones, zone_stats
 
 ALL = "all"
 MARKER = "_histcalc.json"
@@ -154,20 +154,10 @@ def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
     ids = np.asarray(spec.ids, dtype=object)
     stats = zone_stats(table, spec.bins, spec.percentiles)
     if spec.tidy is not None:
-        _write_part(spec.tidy, group, part, _tidy_columns(table, ids, spec.bins))
+        _write_part(spec.tidy, group, part, tidy_columns(table, ids, spec.bins))
     if spec.stats is not None:
         _write_part(spec.stats, group, part, {"zone": ids[table.zone], **stats})
     return int(np.count_nonzero(stats["count"]))
-
-
-def _tidy_columns(table: ZoneTable, ids: Any, bins: BinSpec) -> dict[str, Any]:
-    """zone, bin_low, bin_high, count of every non-zero bin, sorted by zone and bin."""
-    inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
-    zone, slot, count = table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside]
-    order = np.lexsort((slot, zone))
-    zone, slot, count = zone[order], slot[order], count[order]
-    edges = bins.array
-    return {"zone": ids[zone], "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
 
 
 def _write_part(root: str, group: str, part: str, columns: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from histcalc.errors import OutputError, UsageError
 from histcalc.result import JobResult
-from histcalc.zonal import ZoneTable, concat, with_zones, zone_stats
+from histcalc.zonal import ZoneTable, concat, tidy_columns, with_zones, zone_stats
 
 ALL = "all"
 STATS_SUFFIXES = (".csv", ".parquet", ".gpkg", ".geojson", ".json")
@@ -60,15 +60,12 @@ def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, 
 
 def tidy_rows(result: JobResult) -> Iterator[tuple[str, str, float, float, int]]:
     """(zone, group, bin_low, bin_high, count) for every non-zero bin of every zone and group."""
-    edges = result.histogram.bins.array
-    nbins = result.histogram.bins.count
+    ids = np.asarray(result.zone_ids, dtype=object)
     for group, table in grouped_tables(result):
-        inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
-        order = np.lexsort((table.cell_slot[inside], table.cell_zone[inside]))
-        zones, slots = table.cell_zone[inside][order], table.cell_slot[inside][order]
-        counts = table.cell_count[inside][order]
-        for z, s, n in zip(zones.tolist(), slots.tolist(), counts.tolist(), strict=True):
-            yield result.zone_ids[z], group, float(edges[s - 1]), float(edges[s]), n
+        c = tidy_columns(table, ids, result.histogram.bins)
+        columns = (c["zone"].tolist(), c["bin_low"].tolist(), c["bin_high"].tolist(), c["count"].tolist())
+        for zone, low, high, count in zip(*columns, strict=True):
+            yield zone, group, low, high, count
 
 
 def write_zone_tidy(result: JobResult, path: str | Path) -> None:
