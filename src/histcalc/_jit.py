@@ -167,8 +167,8 @@ def zone_cells(counts, tallies, dn_slots, dn_values, nbins):
 
     Row ``r + 1`` of ``counts``/``tallies`` is the subset's zone ``r``; ``dn_slots`` must not decrease
     over the DNs it places (the caller checks), so the DNs of one slot are adjacent and their counts
-    add up to one cell. Returns the cells (row, slot, count), the seen rows with their nodata, masked,
-    n, mean, m2, min and max, and the pixels accounted for (cells, nodata DN and tallies).
+    add up to one cell. Returns the cells (row, slot, count) and the seen rows with their nodata, masked,
+    n, mean, m2, min and max.
     """
     zones, dns = counts.shape[0] - 1, counts.shape[1]
     n_cells = n_seen = 0
@@ -191,17 +191,14 @@ def zone_cells(counts, tallies, dn_slots, dn_values, nbins):
     ints = np.zeros((n_seen, 3), np.int64)  # nodata, masked, n
     floats = np.empty((n_seen, 4), np.float64)  # mean, m2, min, max
     k = q = 0
-    accounted = 0
     for r in range(zones):
         nodata, masked = tallies[r + 1, 0], tallies[r + 1, 1]
-        accounted += nodata + masked
         first, n, total, vmin, vmax = k, 0, 0.0, np.inf, -np.inf
         last = -2
         for j in range(dns):
             c = counts[r + 1, j]
             if c == 0:
                 continue
-            accounted += c
             s = dn_slots[j]
             if s < 0:
                 nodata += c
@@ -231,4 +228,4 @@ def zone_cells(counts, tallies, dn_slots, dn_values, nbins):
         ints[q, 0], ints[q, 1], ints[q, 2] = nodata, masked, n
         floats[q, 0], floats[q, 1], floats[q, 2], floats[q, 3] = mean, m2, vmin, vmax
         q += 1
-    return cell_row, cell_slot, cell_count, rows, ints, floats, accounted
+    return cell_row, cell_slot, cell_count, rows, ints, floats

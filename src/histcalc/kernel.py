@@ -298,7 +298,6 @@ def zone_cells(
 
     None when the numpy reference is selected or when the slots are not in DN order (a negative
     scale): the caller then takes the reference path, which the tests compare this one against.
-    The last element is the number of pixels the columns account for.
     """
     placed = dn_slots[dn_slots >= 0]
     if kernel_name() == "numpy" or np.any(np.diff(placed) < 0):

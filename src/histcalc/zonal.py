@@ -56,7 +56,7 @@ class ZoneTable:
     def from_dn_counts(
         cls,
         zone_index: I64,
-        counts: I64,
+        counts: npt.NDArray[np.integer[Any]],
         tallies: I64,
         dn_slots: I64,
         dn_values: F64,
@@ -80,7 +80,7 @@ class ZoneTable:
     @classmethod
     def from_compiled(cls, zone_index: I64, columns: tuple[Any, ...]) -> ZoneTable:
         """A table from :func:`histcalc.kernel.zone_cells`' columns (rows are positions in ``zone_index``)."""
-        cell_row, cell_slot, cell_count, rows, ints, floats = columns[:6]
+        cell_row, cell_slot, cell_count, rows, ints, floats = columns
         return cls(
             zone_index[cell_row], cell_slot, cell_count, zone_index[rows], ints[:, 0].copy(), ints[:, 1].copy(),
             ints[:, 2].copy(), floats[:, 0].copy(), floats[:, 1].copy(), floats[:, 2].copy(), floats[:, 3].copy(),

@@ -100,20 +100,15 @@ class ZoneCounter:
         """The task's per-zone table, after checking that it accounts for every labelled pixel."""
         slots, values = dn_slots_and_values(self.lo, self.n_dn, self.nodata_dn, scale, offset, bins)
         if not self.wide:
-            compiled = kernel.zone_cells(self.counts, self.tallies, slots, values, bins.count)
-            if compiled is not None:
-                self._check_accounted(int(compiled[-1]))
-                return ZoneTable.from_compiled(self.subset.indices, compiled)
-            rows, dns = np.nonzero(self.counts[1:])
-            c = self.counts[1:][rows, dns].astype(np.int64)
+            table = ZoneTable.from_dn_counts(self.subset.indices, self.counts, self.tallies, slots, values, bins.count)
         else:
             rows, dns, c = self._sparse_cells()
-        self._check_accounted(int(c.sum() + self.tallies[1:].sum()))
-        return ZoneTable.from_cells(self.subset.indices, rows, dns, c, self.tallies, slots, values, bins.count)
-
-    def _check_accounted(self, counted: int) -> None:
+            table = ZoneTable.from_cells(self.subset.indices, rows, dns, c, self.tallies, slots, values, bins.count)
+        # every labelled pixel is in a cell (in or out of range), or is nodata or masked
+        counted = int(table.cell_count.sum() + table.nodata.sum() + table.masked.sum())
         if counted != self.labelled:
             raise AccountingError(f"zones counted {counted} pixels but {self.labelled} were labelled")
+        return table
 
     def _sparse_cells(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The sparse cells summed over windows and layers: zone row (0-based), DN column, count."""
