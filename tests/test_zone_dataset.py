@@ -45,9 +45,12 @@ def _expected_stats(result: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["zone"], r["group"]): r for r in rows}
 
 
-@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize(
+    ("engine", "workers"), [("local", 1), ("local", 2), pytest.param("spark", None, marks=pytest.mark.spark)]
+)
 def test_datasets_hold_the_same_tables_as_the_result(
     engine: str,
+    workers: int | None,
     zones_gpkg: Path,
     tmp_path: Path,
     request: pytest.FixtureRequest,
@@ -60,7 +63,14 @@ def test_datasets_hold_the_same_tables_as_the_result(
     targets = ZoneDatasets(str(tmp_path / "tidy"), str(tmp_path / "stats"), PERCENTILES, zone_block=3)
     for _ in range(2):  # a second run replaces the first dataset, it does not add to it
         written = compute_histogram(
-            scene_list, BINS, engine=engine, spark=spark, group_by="date", zones=zones, zone_datasets=targets
+            scene_list,
+            BINS,
+            engine=engine,
+            spark=spark,
+            workers=workers,
+            group_by="date",
+            zones=zones,
+            zone_datasets=targets,
         )
     assert written.zone_tables == {} and written.groups.keys() == kept.groups.keys()
     assert written.histogram.counts.tolist() == kept.histogram.counts.tolist() and written.histogram.count > 0
@@ -116,3 +126,38 @@ def test_cli_writes_datasets_and_refuses_what_cannot_work(
         assert len(err.splitlines()) == 1 and "--parquet" in err, (case, err)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert not (tmp_path / "t").exists() and not (tmp_path / "plain").exists()
+
+
+def test_the_local_writer_writes_a_group_when_its_last_task_is_in(tmp_path: Path) -> None:
+    """The driver does not hold finished groups: each is written and dropped after its last task."""
+    import numpy as np
+
+    from histcalc.bins import BinSpec
+    from histcalc.plan import Task
+    from histcalc.result import Partial
+    from histcalc.zonal import ZoneTable
+    from histcalc.zone_dataset import LocalWriter, Written, prepare
+
+    def table(zone: int, count: int) -> ZoneTable:
+        i = np.array([zone], np.int64)
+        return ZoneTable(i, np.array([1]), np.array([count]), i, i * 0, i * 0, np.array([count]),
+                         np.array([0.5]), np.array([0.0]), np.array([0.5]), np.array([0.5]))  # fmt: skip
+
+    bins = BinSpec.uniform(2, 0.0, 1.0)
+    spec = prepare(ZoneDatasets(str(tmp_path / "tidy"), None), ["a", "b"], bins, grouped=True)
+    written = Written()
+    writer = LocalWriter(spec, written, {"d1": 2, "d2": 1})
+    total = Partial()
+    steps = [("d1", 0, 3), ("d2", 1, 5), ("d1", 1, 7)]  # d1's tasks arrive around d2's
+    parts_after = []
+    for group, zone, count in steps:
+        total.merge(Partial.of_task(f"{group}-{zone}", {}, False, {group: table(zone, count)}))
+        writer.done([Task(f"{group}-{zone}", group)], total)
+        parts_after.append(sorted(p.parent.name for p in Path(spec.tidy or "").rglob("part-*.parquet")))
+    assert parts_after == [[], ["group=d2"], ["group=d1", "group=d2"]]
+    assert total.zonal == {}  # nothing kept on the driver once written
+    writer.close(total)
+    whole = sorted(
+        (r["zone"], r["count"]) for r in _read(Path(spec.tidy or "") / "group=all") if r["bin_low"] == 0.0
+    )
+    assert whole == [("a", 3), ("b", 12)] and written.with_pixels == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -125,9 +126,11 @@ def compute_histogram(
     task_cache = _open_cache(cache, job, group_by)
     if engine == "local":
         remote = any(local.is_remote(h) for h in hrefs)
-        partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache)
-        if dataset is not None:
-            zone_dataset.reduce_locally(partial.take_zone_tables(), *dataset)
+        writer = None if dataset is None else zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
+        merged = None if writer is None else writer.done
+        partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, merged)
+        if writer is not None:
+            writer.close(partial)
     else:
         partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
     elapsed = time.perf_counter() - started

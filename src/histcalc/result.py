@@ -82,12 +82,6 @@ class Partial:
                 self.zonal[group] = zone_sum
         return self
 
-    def take_zone_tables(self) -> dict[str, ZoneTable]:
-        """The per-zone table of each group, handed over (this partial keeps none)."""
-        tables = {group: zone_sum.table() for group, zone_sum in self.zonal.items()}
-        self.zonal = {}
-        return tables
-
     def records(self) -> Iterator[tuple[tuple[Any, ...], Any]]:
         """This partial as (record key, value) pairs that a keyed reduce (Spark) can add up."""
         for key, h in self.histograms.items():

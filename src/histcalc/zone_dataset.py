@@ -18,17 +18,21 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
 
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.zonal import ZoneTable, concat, tidy_columns, with_zones, zone_stats
+from histcalc.zonal import ZoneSum, ZoneTable, tidy_columns, with_zones, zone_stats
+
+if TYPE_CHECKING:
+    from histcalc.plan import Task
+    from histcalc.result import Partial
 
 ALL = "all"
 MARKER = "_histcalc.json"
@@ -130,15 +134,45 @@ def finish(spec: DatasetSpec, targets: ZoneDatasets, written: Written) -> int:
     return written.with_pixels
 
 
-def reduce_locally(zonal: dict[str, ZoneTable], spec: DatasetSpec, written: Written) -> None:
-    """The local engine's twin of the Spark stages: groups written, blocks added up, the whole period written."""
-    blocks: dict[int, list[ZoneTable]] = {}
-    for group, table in zonal.items():
-        for (_kind, block), part in write_reduced((("z", group), table), spec):
-            blocks.setdefault(block, []).append(part)
-    for block, parts in sorted(blocks.items()):
-        for _key, value in write_whole((("zb", block), concat(parts).compacted()), spec):
-            written.add(value)
+class LocalWriter:
+    """The local engine's twin of the Spark stages, streaming: a group is written when its last task is in.
+
+    The engine calls :meth:`done` after merging each result: the tables of the groups whose tasks are
+    all counted are taken out of the running total, written (named groups) and added, block of zones by
+    block, into the whole period. The driver so holds the groups still being counted and the whole
+    period's sums, not every group's table until the end (100,000 parcels x 40 dates: tens of millions
+    of cells). :meth:`close` writes the whole period, block by block.
+    """
+
+    def __init__(self, spec: DatasetSpec, written: Written, tasks_per_group: Mapping[str, int]) -> None:
+        self.spec = spec
+        self.written = written
+        self._left = dict(tasks_per_group)
+        self._whole: dict[int, ZoneSum] = {}
+
+    def done(self, tasks: Sequence[Task], total: Partial) -> None:
+        """``tasks`` were merged into ``total``: write the groups whose last task it was."""
+        for group in (task.group for task in tasks):
+            self._left[group] -= 1
+            if self._left[group] == 0:
+                finished = total.zonal.pop(group, None)
+                if finished is not None:
+                    self._add(group, finished.table())
+
+    def close(self, total: Partial) -> None:
+        """Any group not yet written (a task counted twice would be caught by the engine), then the whole period."""
+        for group, rest in sorted(total.zonal.items()):
+            self._add(group, rest.table())
+        total.zonal = {}
+        for block, parts in sorted(self._whole.items()):
+            for _key, value in write_whole((("zb", block), parts.table()), self.spec):
+                self.written.add(value)
+            del parts
+        self._whole = {}
+
+    def _add(self, group: str, table: ZoneTable) -> None:
+        for (_kind, block), part in write_reduced((("z", group), table), self.spec):
+            self._whole.setdefault(block, ZoneSum()).add(part)
 
 
 def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:

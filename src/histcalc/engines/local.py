@@ -31,6 +31,7 @@ _IN_FLIGHT_PER_WORKER = 4
 # small share of the job; a chunk of 64 tiny files is still well under a second of work.
 _MAX_CHUNK = 64
 _CHUNKS_PER_WORKER = 32
+Merged = Callable[[list[Task], Partial], None]
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -47,35 +48,42 @@ def run(
     progress: Progress | None = None,
     remote: bool = False,
     cache: TaskCache | None = None,
+    merged: Merged | None = None,
 ) -> Partial:
     """Run ``tasks`` on ``workers`` processes (1: in this process) and merge the results as they come.
 
-    With ``cache``, each worker looks up and stores its tasks' entries itself.
+    With ``cache``, each worker looks up and stores its tasks' entries itself. ``merged(tasks, total)`` is
+    called after each result is merged into the running ``total`` (a zonal job writes finished groups).
     """
     workers = max(1, min(workers or default_workers(), n_tasks or 1))
     log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
     if workers == 1:
-        return _merge_all((run_cached(task, job, cache) for task in tasks), n_tasks, progress)
+        return _merge_all((([task], run_cached(task, job, cache)) for task in tasks), n_tasks, progress, merged)
     try:
         with ProcessPoolExecutor(
             workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid(), cache)
         ) as pool:
             chunks = _chunked(tasks, chunk_size(n_tasks, workers))
-            results = bounded(pool, _run_in_worker, chunks, workers * _IN_FLIGHT_PER_WORKER)
-            return _merge_all(results, n_tasks, progress)
+            results = bounded_pairs(pool, _run_in_worker, chunks, workers * _IN_FLIGHT_PER_WORKER)
+            return _merge_all(results, n_tasks, progress, merged)
     except (BrokenPipeError, BrokenProcessPool) as exc:
         raise EngineError(f"a local worker process died: {exc}") from exc
 
 
 def bounded(pool: Executor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
     """``fn(item)`` for each item, in completion order, with at most ``limit`` submitted and not yet taken."""
+    return (result for _item, result in bounded_pairs(pool, fn, items, limit))
+
+
+def bounded_pairs(pool: Executor, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[tuple[T, R]]:
+    """:func:`bounded`, each result with its item."""
     todo = iter(items)
-    pending: set[Future[R]] = {pool.submit(fn, item) for item in islice(todo, limit)}
+    pending: dict[Future[R], T] = {pool.submit(fn, item): item for item in islice(todo, limit)}
     while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            yield future.result()
-        pending |= {pool.submit(fn, item) for item in islice(todo, len(done))}
+            yield pending.pop(future), future.result()
+        pending.update({pool.submit(fn, item): item for item in islice(todo, len(done))})
 
 
 def chunk_size(n_tasks: int, workers: int) -> int:
@@ -89,10 +97,14 @@ def _chunked(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
         yield chunk
 
 
-def _merge_all(results: Iterable[Partial], n_tasks: int, progress: Progress | None) -> Partial:
+def _merge_all(
+    results: Iterable[tuple[list[Task], Partial]], n_tasks: int, progress: Progress | None, merged: Merged | None
+) -> Partial:
     total = Partial()
-    for partial in results:
+    for tasks, partial in results:
         total.merge(partial)
+        if merged is not None:
+            merged(tasks, total)
         if progress is not None:
             progress(total.tasks, n_tasks, len(total.failed))
     return total
