@@ -142,24 +142,44 @@ class ZoneTable:
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
         key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
-        ukey, inv = np.unique(key, return_inverse=True)
-        first = np.zeros(len(ukey), np.int64)
-        first[inv] = np.arange(len(key))
-        counts = _isum(inv, self.cell_count, len(ukey))
-        zone, zinv = np.unique(self.zone, return_inverse=True)
-        nz = len(zone)
-        n = _isum(zinv, self.n, nz)
+        order, starts, _ = _runs(key)
+        first = order[starts]
+        counts = _run_sums(self.cell_count[order], starts)
+        zorder, zstarts, zinv = _runs(self.zone)
+        nz = len(zstarts)
+        n = _run_sums(self.n[zorder], zstarts)
         total = np.bincount(zinv, weights=self.n * self.mean, minlength=nz)
         mean = np.divide(total, n, out=np.zeros(nz), where=n > 0)
         dev = self.mean - mean[zinv]
         m2: F64 = np.asarray(np.bincount(zinv, weights=self.m2 + self.n * dev * dev, minlength=nz), np.float64)
-        vmin, vmax = np.full(nz, math.inf), np.full(nz, -math.inf)
-        np.minimum.at(vmin, zinv, self.vmin)
-        np.maximum.at(vmax, zinv, self.vmax)
+        vmin = np.minimum.reduceat(self.vmin[zorder], zstarts) if nz else np.zeros(0)
+        vmax = np.maximum.reduceat(self.vmax[zorder], zstarts) if nz else np.zeros(0)
         return ZoneTable(
-            self.cell_zone[first], self.cell_slot[first], counts, zone,
-            _isum(zinv, self.nodata, nz), _isum(zinv, self.masked, nz), n, mean, m2, vmin, vmax,
+            self.cell_zone[first], self.cell_slot[first], counts, self.zone[zorder[zstarts]],
+            _run_sums(self.nodata[zorder], zstarts), _run_sums(self.masked[zorder], zstarts), n, mean, m2, vmin, vmax,
         )  # fmt: skip
+
+
+def _runs(key: I64) -> tuple[I64, I64, I64]:
+    """The stable order of ``key``, where each run of equal keys starts in it, and each item's run number.
+
+    A stable sort of int64 is a timsort: tables that are each sorted already (a running sum's compacted
+    part and the tables added since) merge in linear time, where ``np.unique``'s quicksort starts over.
+    """
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    fresh = np.ones(len(ordered), dtype=bool)
+    fresh[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(ordered), np.int64)
+    inverse[order] = np.cumsum(fresh) - 1
+    return order, np.flatnonzero(fresh), inverse
+
+
+def _run_sums(values: I64, starts: I64) -> I64:
+    """Sums of ``values`` (in run order) over each run beginning at ``starts``: exact integers."""
+    if not len(starts):
+        return np.zeros(0, np.int64)
+    return np.add.reduceat(values.astype(np.int64, copy=False), starts)
 
 
 def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
@@ -264,26 +284,39 @@ def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) ->
         "min": np.where(empty, np.nan, table.vmin),
         "max": np.where(empty, np.nan, table.vmax),
     }
-    cells = (pos[inside], table.cell_slot[inside], table.cell_count[inside])
-    for q in percentiles:
-        columns[f"p{q:g}"] = _percentile(cells, count, table, bins, q)
+    if percentiles:
+        pos_in, slot_in, c_in = _by_zone_and_slot(pos[inside], table.cell_slot[inside], table.cell_count[inside])
+        cum = np.cumsum(c_in)
+        before = np.zeros(nz, np.int64)  # cells of the zones before each zone
+        starts = np.searchsorted(pos_in, np.arange(nz), side="left")
+        before[starts > 0] = cum[starts[starts > 0] - 1]
+        cells = (pos_in, slot_in, c_in, cum, before)
+        for q in percentiles:
+            columns[f"p{q:g}"] = _percentile(cells, count, table, bins, q)
     return columns
 
 
-def _percentile(cells: tuple[I64, I64, I64], count: I64, table: ZoneTable, bins: BinSpec, q: float) -> F64:
-    """Each zone's ``q``-th percentile, by :meth:`histcalc.histogram.Histogram.percentile`'s rule."""
-    pos, slot, c = cells
-    order = np.lexsort((slot, pos))
-    pos, slot, c = pos[order], slot[order], c[order]
+def _by_zone_and_slot(zone: I64, slot: I64, count: I64) -> tuple[I64, I64, I64]:
+    """Cells in (zone, slot) order; a compacted table's cells already are (an O(n) check, no sort then)."""
+    key = zone * (int(slot.max(initial=0)) + 1) + slot
+    if np.all(key[1:] > key[:-1]):
+        return zone, slot, count
+    order = np.argsort(key, kind="stable")  # one int64 key: much cheaper than lexsort on two
+    return zone[order], slot[order], count[order]
+
+
+def _percentile(cells: tuple[I64, I64, I64, I64, I64], count: I64, table: ZoneTable, bins: BinSpec, q: float) -> F64:
+    """Each zone's ``q``-th percentile, by :meth:`histcalc.histogram.Histogram.percentile`'s rule.
+
+    ``cells``: the in-range cells in (zone position, slot) order, their cumulative count, and the cumulative
+    count before each zone's first cell.
+    """
+    pos, slot, c, cum, before = cells
     out = np.full(len(count), np.nan)
     has = count > 0
     if q <= 0 or q >= 100:
         out[has] = (table.vmin if q <= 0 else table.vmax)[has]
         return out
-    cum = np.cumsum(c)
-    before = np.zeros(len(count), np.int64)
-    starts = np.searchsorted(pos, np.arange(len(count)), side="left")
-    before[starts > 0] = cum[starts[starts > 0] - 1]
     edges = bins.array
     if bins.discrete:
         rank = np.ceil(q / 100 * count - 1e-9).astype(np.int64)
@@ -318,14 +351,14 @@ def _isum(index: I64, weights: I64, size: int) -> I64:
     return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
 
 
-def tidy_columns(table: ZoneTable, ids: npt.NDArray[np.object_], bins: BinSpec) -> dict[str, Any]:
-    """zone (its id from ``ids``), bin_low, bin_high, count of every non-zero in-range cell, by zone and bin."""
+def tidy_columns(table: ZoneTable, ids: npt.NDArray[np.object_] | None, bins: BinSpec) -> dict[str, Any]:
+    """zone (its id from ``ids``; None: its index), bin_low, bin_high, count of every non-zero in-range cell,
+    by zone and bin."""
     inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
-    zone, slot, count = table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside]
-    order = np.lexsort((slot, zone))
-    zone, slot, count = zone[order], slot[order], count[order]
+    zone, slot, count = _by_zone_and_slot(table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside])
     edges = bins.array
-    return {"zone": ids[zone], "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
+    named = zone if ids is None else ids[zone]
+    return {"zone": named, "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
 
 
 def zone_histogram(table: ZoneTable, zone: int, bins: BinSpec) -> Histogram:

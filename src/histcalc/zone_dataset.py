@@ -14,6 +14,7 @@ job that fails leaves the previous dataset as it was. Executors must see the pat
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
+import numpy.typing as npt
 
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
@@ -172,7 +174,9 @@ class LocalWriter:
 
     def _add(self, group: str, table: ZoneTable) -> None:
         for (_kind, block), part in write_reduced((("z", group), table), self.spec):
-            self._whole.setdefault(block, ZoneSum()).add(part)
+            whole = self._whole.setdefault(block, ZoneSum())
+            whole.add(part)
+            whole.table()  # compacted at once (a linear merge of two sorted tables): no pending copies pile up
 
 
 def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
@@ -185,13 +189,27 @@ def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
 
 def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
     """One part of one group in each dataset; returns the zones of ``table`` with counted pixels."""
-    ids = np.asarray(spec.ids, dtype=object)
     stats = zone_stats(table, spec.bins, spec.percentiles)
     if spec.tidy is not None:
-        _write_part(spec.tidy, group, part, tidy_columns(table, ids, spec.bins))
+        tidy = tidy_columns(table, None, spec.bins)
+        _write_part(spec.tidy, group, part, {**tidy, "zone": _zone_names(spec.ids, tidy["zone"])})
     if spec.stats is not None:
-        _write_part(spec.stats, group, part, {"zone": ids[table.zone], **stats})
+        _write_part(spec.stats, group, part, {"zone": _zone_names(spec.ids, table.zone), **stats})
     return int(np.count_nonzero(stats["count"]))
+
+
+def _zone_names(ids: tuple[str, ...], zones: npt.NDArray[np.int64]) -> Any:
+    """The ids of ``zones`` (indices into ``ids``) as an Arrow string array, taken in C++ (no Python strings)."""
+    import pyarrow as pa
+
+    return _arrow_ids(ids).take(pa.array(zones))
+
+
+@functools.lru_cache(maxsize=2)
+def _arrow_ids(ids: tuple[str, ...]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(ids, type=pa.string())
 
 
 def _write_part(root: str, group: str, part: str, columns: dict[str, Any]) -> None:
