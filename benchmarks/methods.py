@@ -157,7 +157,15 @@ def _scenes(files: Sequence[str]) -> list[Any]:
 def _histcalc_row(result: Any, seconds: float) -> dict[str, Any]:
     h = result.histogram
     counts = np.asarray(h.counts, dtype=np.int64).tolist()
-    return {"seconds": seconds, "dn_counts": counts, "nodata": int(h.nodata), "files_failed": len(result.files_failed)}
+    # every pixel of the files read lands in one of these: how spark_long.py checks nothing was skipped
+    account = {name: int(getattr(h, name)) for name in ("below", "above", "nodata", "masked", "duplicate")}
+    return {
+        "seconds": seconds,
+        "dn_counts": counts,
+        "nodata": int(h.nodata),
+        "files_failed": len(result.files_failed),
+        "extra": {"account": {"counted": int(sum(counts)), **account}},
+    }
 
 
 def histcalc_local(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> dict[str, Any]:
@@ -182,32 +190,62 @@ def histcalc_spark(files: Sequence[str], workers: int, bbox: Sequence[float] | N
     The first job pays for starting Spark's Python workers; timing the full job second keeps that
     cost out of its throughput, and reports it (cold bbox job - warm bbox job) as ``warmup_s``.
     """
+    full, small, warmup = _spark_jobs(files, files, workers, bbox)
+    return [{**full, "part": "full", **warmup}, {**small, "part": "bbox", **warmup}]
+
+
+def _spark_jobs(
+    files: Sequence[str], small_files: Sequence[str], workers: int, bbox: Sequence[float] | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """A fresh local[N] session: the bbox job on ``small_files`` (cold Python workers), the full job on
+    ``files``, the bbox job again; (full job, warm bbox job, session and worker start seconds)."""
     from histcalc import AOI, compute_histogram
     from histcalc.engines import spark as spark_engine
 
-    scenes = _scenes(files)
+    scenes, small = _scenes(files), _scenes(small_files)
     aoi = AOI.from_bbox(tuple(bbox or SEED_BBOX))  # type: ignore[arg-type]
     started = time.perf_counter()
     session = spark_engine.session(f"local[{workers}]", app_name="histcalc-bench")
     session_s = time.perf_counter() - started
 
-    def job(area: Any) -> dict[str, Any]:
-        cpu0, t0 = _tree_cpu(), time.perf_counter()
-        result = compute_histogram(scenes, aoi=area, engine="spark", spark=session)
-        seconds, cpu1 = time.perf_counter() - t0, _tree_cpu()
+    def job(chosen: list[Any], area: Any) -> dict[str, Any]:
+        result, seconds, cpu = _with_cpu(lambda: compute_histogram(chosen, aoi=area, engine="spark", spark=session))
         row = _histcalc_row(result, seconds)
-        row["cpu_s"] = sum(cpu1.values()) - sum(cpu0.values())
-        row["jvm_cpu_s"] = cpu1["jvm"] - cpu0["jvm"]
+        row["cpu_s"], row["jvm_cpu_s"] = sum(cpu.values()), cpu.get("jvm", 0.0)
+        row["extra"] = {**row["extra"], "cpu": _cpu_roles(cpu, in_process=False)}
         return row
 
     try:
-        cold = job(aoi)
-        full = job(None)
-        small = job(aoi)
+        cold = job(small, aoi)
+        full = job(scenes, None)
+        warm = job(small, aoi)
     finally:
         session.stop()
-    warmup = {"session_s": session_s, "warmup_s": max(0.0, cold["seconds"] - small["seconds"])}
-    return [{**full, "part": "full", **warmup}, {**small, "part": "bbox", **warmup}]
+    return full, warm, {"session_s": session_s, "warmup_s": max(0.0, cold["seconds"] - warm["seconds"])}
+
+
+def _with_cpu(fn: Callable[[], Any]) -> tuple[Any, float, dict[str, float]]:
+    """``fn()``, its wall seconds and the CPU seconds its process tree spent meanwhile, by kind (procmon)."""
+    from procmon import tree_cpu
+
+    cpu0, started = tree_cpu(os.getpid()), time.perf_counter()
+    value = fn()
+    seconds, cpu1 = time.perf_counter() - started, tree_cpu(os.getpid())
+    return value, seconds, {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1.keys() | cpu0.keys()}
+
+
+def _cpu_roles(cpu: dict[str, float], in_process: bool) -> dict[str, float]:
+    """CPU seconds by role: the Python driver, the JVM, and the processes that decode and count.
+
+    ``in_process``: the driver counted itself (local engine, 1 process), so its time is the counting's.
+    Otherwise the counting processes are the Python workers: Spark's (its daemon and the workers it
+    forks) or the local engine's pool (live, or exited and reaped by the driver).
+    """
+    driver = cpu.get("runner", 0.0)
+    counting = sum(v for k, v in cpu.items() if k not in ("runner", "jvm"))
+    if in_process:
+        driver, counting = 0.0, counting + driver
+    return {"driver": driver, "jvm": cpu.get("jvm", 0.0), "counting": counting}
 
 
 def _tree_cpu() -> dict[str, float]:
@@ -218,19 +256,33 @@ def _tree_cpu() -> dict[str, float]:
     ``forkserver`` reaped, Python workers that Spark's daemon reaped. ``RUSAGE_CHILDREN`` alone
     would miss those, as they are not children of this process.
     """
-    from procmon import _descendants
+    from procmon import tree_cpu
 
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {"jvm": 0.0, "python": 0.0}
-    for pid in _descendants(os.getpid()) | {os.getpid()}:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-            command = open(f"/proc/{pid}/cmdline").read().split("\0", 1)[0]  # noqa: SIM115
-        except OSError:
-            continue
-        kind = "jvm" if command.endswith("java") else "python"
-        out[kind] += sum(int(v) for v in fields[11:15]) / tick  # utime, stime, cutime, cstime
-    return out
+    cpu = tree_cpu(os.getpid())
+    return {"jvm": cpu.get("jvm", 0.0), "python": sum(v for k, v in cpu.items() if k != "jvm")}
+
+
+# -- 3b. long jobs (spark_long.py): many files, each engine's job CPU by role ----------------------
+
+SMALL_JOB_FILES = 8  # the bbox jobs around a long Spark job: enough tasks to start every Python worker
+
+
+def spark_long(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> dict[str, Any]:
+    """A fresh local[N] session; the seed bbox on the first files starts the Python workers, then the long job."""
+    full, _, warmup = _spark_jobs(files, files[:SMALL_JOB_FILES], workers, bbox)
+    return {**full, **warmup}
+
+
+def local_long(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> dict[str, Any]:
+    """The local engine on every file (its pool starts inside the clock, as in real use)."""
+    from histcalc import compute_histogram
+
+    scenes = _scenes(files)
+    result, seconds, cpu = _with_cpu(lambda: compute_histogram(scenes, engine="local", workers=workers))
+    row = _histcalc_row(result, seconds)
+    row["cpu_s"] = sum(cpu.values())
+    row["extra"] = {**row["extra"], "cpu": _cpu_roles(cpu, in_process=workers == 1)}
+    return row
 
 
 # -- 4. peers: dask + rioxarray, gdalinfo -hist --------------------------------------------------
@@ -469,6 +521,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "histcalc_local": histcalc_local,
     "histcalc_local_numba": histcalc_local_numba,
     "histcalc_spark": histcalc_spark,
+    "spark_long": spark_long,
+    "local_long": local_long,
     "dask": dask_rioxarray,
     "gdalinfo": gdalinfo,
     "kernels": kernels,
@@ -496,8 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = out if isinstance(out, list) else [out]
     for row in rows:
         # CPU of this process tree (pool workers, histcalc's forkserver and its workers, gdalinfo)
-        if args.method != "histcalc_spark":  # Spark jobs measure their own process tree
-            row["cpu_s"] = cpu_s
+        row.setdefault("cpu_s", cpu_s)  # methods that time a job (Spark, the long jobs) measure its CPU themselves
         row["self_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         row["children_peak_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     print("BENCH-RESULT " + json.dumps(rows), flush=True)

@@ -1,4 +1,4 @@
-"""Peak resident memory of a process tree, sampled from /proc (Linux).
+"""Peak resident memory and CPU time of a process tree, from /proc (Linux).
 
 VmHWM is the kernel's own high-water mark of a process's RSS, so sampling it every 50 ms loses
 only growth in a process's last 50 ms of life. Processes are grouped by kind: the measured
@@ -49,6 +49,34 @@ class TreeMonitor:
 
     def count(self, kind: str) -> int:
         return sum(1 for k, _ in self.peaks.values() if k == kind)
+
+
+def tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of ``root``'s process tree, by kind of process.
+
+    "runner": ``root``'s own time; "reaped": that of the children ``root`` has waited for (cutime +
+    cstime: a process pool's exited workers); every other process adds its own time and its reaped
+    children's to its kind ("worker", "jvm", "tool", "other"), so the CPU of processes that exited
+    stays in the sum (Python workers that Spark's daemon reaped). The difference of two calls is the
+    CPU spent between them, as long as no process changes kind (a pool that exists before and is shut
+    down after moves its workers' time from "worker" to "reaped": compare sums, or start pools inside).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"runner": 0.0, "reaped": 0.0}
+    for pid in _descendants(root) | {root}:
+        try:
+            fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        own = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        reaped = (int(fields[13]) + int(fields[14])) / tick  # cutime, cstime
+        if pid == root:
+            out["runner"] += own
+            out["reaped"] += reaped
+        else:
+            kind = _kind(pid, root)
+            out[kind] = out.get(kind, 0.0) + own + reaped
+    return out
 
 
 def _descendants(root: int) -> set[int]:

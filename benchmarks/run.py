@@ -176,7 +176,7 @@ def _have_java() -> bool:
         return False
 
 
-def measure(case: Case, rep: int, files: list[str], logs: Path) -> list[Measurement]:
+def measure(case: Case, rep: int, files: list[str], logs: Path, timeout: float = RUNNER_TIMEOUT_S) -> list[Measurement]:
     """Run ``case`` once in a fresh process; one Measurement per result it reports."""
     scope_files = files[:1] if case.scope == "tile" else files
     command = [sys.executable, str(HERE / "methods.py"), case.method, "--workers", str(case.workers), *scope_files]
@@ -188,7 +188,7 @@ def measure(case: Case, rep: int, files: list[str], logs: Path) -> list[Measurem
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
         with TreeMonitor(proc.pid) as monitor:
             try:
-                stdout, _ = proc.communicate(timeout=RUNNER_TIMEOUT_S)
+                stdout, _ = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 stdout, _ = proc.communicate()
@@ -214,6 +214,7 @@ def measure(case: Case, rep: int, files: list[str], logs: Path) -> list[Measurem
             dn_counts=row.get("dn_counts"),
             load1=load1,
             note=row.get("note", ""),
+            extra=row.get("extra", {}),
         )
         if row.get("files_failed"):  # a fast failure is no measurement
             m.seconds, m.error = None, f"{row['files_failed']} file(s) failed, see {log_path}"
