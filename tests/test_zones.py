@@ -273,7 +273,7 @@ def test_label_cache_shares_labels_across_files_of_one_grid() -> None:
     cache = LabelCache(max_bytes=10 * 10 * 4)
     first = cache.get(subset, GRID, (10, 10))
     assert cache.get(subset, GRID, (10, 10)) is first and (cache.hits, cache.misses) == (1, 1)
-    assert not first[0].flags.writeable
+    assert not first.layers[0].flags.writeable
     cache.get(subset, GRID * Affine.translation(1, 0), (10, 10))  # another window evicts the first
     cache.get(subset, GRID, (10, 10))
     assert cache.misses == 3

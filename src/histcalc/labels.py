@@ -319,26 +319,63 @@ class LabelCache:
         self.max_bytes = max_bytes
         self.hits = self.misses = 0
         self._bytes = 0
-        self._entries: OrderedDict[tuple[Any, ...], list[Labels]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], WindowLabels] = OrderedDict()
 
     def get(
         self, subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
-    ) -> list[Labels]:
+    ) -> WindowLabels:
         key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
         if key in self._entries:
             self.hits += 1
             self._entries.move_to_end(key)
             return self._entries[key]
         self.misses += 1
-        layers = label_layers(subset, window_transform, shape, all_touched)
-        for layer in layers:
-            layer.setflags(write=False)
-        self._entries[key] = layers
-        self._bytes += sum(layer.nbytes for layer in layers)
+        labels = WindowLabels.of(label_layers(subset, window_transform, shape, all_touched), len(subset))
+        self._entries[key] = labels
+        self._bytes += labels.nbytes
         while self._bytes > self.max_bytes and len(self._entries) > 1:
             _, dropped = self._entries.popitem(last=False)
-            self._bytes -= sum(layer.nbytes for layer in dropped)
-        return layers
+            self._bytes -= dropped.nbytes
+        return labels
+
+
+@dataclass(frozen=True)
+class WindowLabels:
+    """A window's label layers in window-local ids: 1 + index into ``zones`` (0 = no zone).
+
+    ``zones`` are the subset positions of the zones with a pixel in the window, increasing. Counting into
+    local ids needs a dense array of the window's zones only (a tenth of a tile's, say), not of every zone
+    the file meets. The layers are read-only: they are shared between the files of one grid.
+    """
+
+    layers: list[Labels]
+    zones: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, layers: list[Labels], n_zones: int) -> WindowLabels:
+        """Local ids for ``layers`` (labels 1 + subset position, of a subset of ``n_zones`` zones)."""
+        seen = np.zeros(n_zones + 1, dtype=bool)
+        for layer in layers:
+            seen |= np.bincount(layer.ravel(), minlength=n_zones + 1) > 0
+        seen[0] = False
+        local = np.cumsum(seen, dtype=np.int32)  # position + 1 -> local id (0 stays 0)
+        out = []
+        for layer in layers:
+            ids = local[layer]
+            ids.setflags(write=False)
+            out.append(ids)
+        return cls(out, np.flatnonzero(seen) - 1)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(layer.nbytes for layer in self.layers) + self.zones.nbytes
+
+    def positions(self) -> npt.NDArray[np.int32]:
+        """Local id -> 1 + subset position (0 -> 0): the layers' labels in the subset's numbering."""
+        return np.concatenate([[0], self.zones + 1]).astype(np.int32)
 
 
 _PROCESS_CACHE: LabelCache | None = None

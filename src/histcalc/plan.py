@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from histcalc import heap
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.errors import CatalogError, HistcalcError, RasterReadError, UsageError
@@ -239,6 +240,7 @@ def run_task(task: Task, job: JobSpec) -> Partial:
             raise RasterReadError(f"{task.href}: its header could not be read when the zones were planned")
         subset = job.zone_subsets[task.zone_key]
         histogram, table = zonal_histogram_of(task.href, job.bins, job.read_spec(task), subset, job.gdal)
+        heap.trim()  # the task's large temporaries are freed: give their pages back (see histcalc.heap)
     except HistcalcError as exc:
         if job.on_error == "fail":
             raise

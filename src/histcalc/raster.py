@@ -160,9 +160,12 @@ def zonal_histogram_of(
             counter = _counter_for(src, bins, spec)
             if not counter.integer:
                 raise RasterReadError(f"{href}: zonal histograms need 8- or 16-bit integer data, not {src.dtypes[0]}")
-            zones = ZoneCounter(subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched)
+            zones = ZoneCounter(
+                subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched,
+                bins, counter.scale, counter.offset,
+            )  # fmt: skip
             histogram = _count_with(src, counter, spec, gdal, zones)
-            return histogram, zones.table(bins, counter.scale, counter.offset)
+            return histogram, zones.table()
     except (RasterReadError, AccountingError):
         raise
     except Exception as exc:  # GDAL read errors surface as many types; name the file
@@ -197,7 +200,8 @@ def _count_with(
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
-            layers = zones.layers(transform, shape) if zones is not None else []
+            labels = zones.labels(transform, shape) if zones is not None else None
+            layers = labels.layers if labels is not None else []
             if zones is not None and not layers:
                 continue  # no zone has a pixel centre here: nothing to read
             inside = None
@@ -212,8 +216,8 @@ def _count_with(
             data = src.read(spec.band, window=window)
             valid = _valid_mask(src, spec.band, window)
             classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
-            if zones is not None:
-                inside = zones.add(layers, data, inside, valid, classes)
+            if zones is not None and labels is not None:
+                inside = zones.add(labels, data, inside, valid, classes)
             counter.add(data, inside, valid, classes)
     return counter.result()
 

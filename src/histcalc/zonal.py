@@ -141,11 +141,13 @@ class ZoneTable:
 
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
-        key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
-        order, starts, _ = _runs(key)
+        order, starts = _runs(self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot)
         first = order[starts]
         counts = _run_sums(self.cell_count[order], starts)
-        zorder, zstarts, zinv = _runs(self.zone)
+        del order  # tables of millions of cells: temporaries go as soon as they are used
+        zorder, zstarts = _runs(self.zone)
+        zinv = np.empty(len(zorder), np.int64)
+        zinv[zorder] = np.repeat(np.arange(len(zstarts)), np.diff(np.append(zstarts, len(zorder))))
         nz = len(zstarts)
         n = _run_sums(self.n[zorder], zstarts)
         total = np.bincount(zinv, weights=self.n * self.mean, minlength=nz)
@@ -160,19 +162,18 @@ class ZoneTable:
         )  # fmt: skip
 
 
-def _runs(key: I64) -> tuple[I64, I64, I64]:
-    """The stable order of ``key``, where each run of equal keys starts in it, and each item's run number.
+def _runs(key: I64) -> tuple[I64, I64]:
+    """The stable order of ``key`` and where each run of equal keys starts in it.
 
     A stable sort of int64 is a timsort: tables that are each sorted already (a running sum's compacted
-    part and the tables added since) merge in linear time, where ``np.unique``'s quicksort starts over.
+    part and the tables added since; a task's windows) merge in linear time, where ``np.unique``'s
+    quicksort starts over.
     """
     order = np.argsort(key, kind="stable")
     ordered = key[order]
     fresh = np.ones(len(ordered), dtype=bool)
     fresh[1:] = ordered[1:] != ordered[:-1]
-    inverse = np.empty(len(ordered), np.int64)
-    inverse[order] = np.cumsum(fresh) - 1
-    return order, np.flatnonzero(fresh), inverse
+    return order, np.flatnonzero(fresh)
 
 
 def _run_sums(values: I64, starts: I64) -> I64:

@@ -3,9 +3,12 @@
 For every window the reader hands over, the zones' label layers (``histcalc.labels``, cached per grid so the
 dates of one tile share them) are clipped to the AOI and counted against the window's DNs in one pass per
 layer (``kernel.count_zonal``). The pixels in any zone form the union that the task's main histogram
-counts. At the end the dense ``[zones + 1, DNs]`` counts (int32 while no cell can overflow) become a sparse
-:class:`~histcalc.zonal.ZoneTable` in bin space, by a compiled pass over them (``kernel.zone_cells``; numpy's
-``nonzero`` and ``bincount`` took 2-3 x as long), after checking that every labelled pixel is accounted for.
+counts. Labels are window-local ids (``labels.WindowLabels``), so a window's dense ``[its zones + 1, DNs]``
+counts (int32 while no cell can overflow) hold only the zones it meets: for 100,000 parcels over a tile,
+~15 MB a window instead of 102 MB a task. Each window's counts become a sparse
+:class:`~histcalc.zonal.ZoneTable` in bin space at once, by a compiled pass (``kernel.zone_cells``); the
+task's table adds them up (zones that span windows), after checking that every labelled pixel is accounted
+for.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import numpy.typing as npt
 from histcalc import kernel
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError
-from histcalc.labels import process_cache
-from histcalc.zonal import ZoneTable, dn_slots_and_values
+from histcalc.labels import WindowLabels, process_cache
+from histcalc.zonal import ZoneTable, concat, dn_slots_and_values
 from histcalc.zones import ZoneSubset
 
 BoolArray = npt.NDArray[np.bool_]
@@ -28,18 +31,30 @@ _INT32_MAX = np.iinfo(np.int32).max
 
 
 class ZoneCounter:
-    """Accumulates (zone, DN) counts and per-zone nodata/masked tallies over the windows of one task."""
+    """Accumulates per-zone tables over the windows of one task: (zone, DN) counts, nodata and masked tallies."""
 
-    def __init__(self, subset: ZoneSubset, lo: int, n_dn: int, nodata_dn: int | None, all_touched: bool) -> None:
+    def __init__(
+        self,
+        subset: ZoneSubset,
+        lo: int,
+        n_dn: int,
+        nodata_dn: int | None,
+        all_touched: bool,
+        bins: BinSpec,
+        scale: float,
+        offset: float,
+    ) -> None:
         self.subset, self.lo, self.nodata_dn, self.all_touched = subset, lo, nodata_dn, all_touched
         self.n_dn = n_dn
-        # Dense [zones + 1, DN] counts for 8-bit data (256 columns); 16-bit data (65,536 columns, 0.5 MB a
-        # zone) keeps sparse (zone, DN) cells instead, counted in numpy.
+        self.bins = bins
+        self.slots, self.values = dn_slots_and_values(lo, n_dn, nodata_dn, scale, offset, bins)
+        # 8-bit data (256 columns) is counted per window into dense [window's zones + 1, DN] counts, made a
+        # sparse table at once; 16-bit data (65,536 columns, 0.5 MB a zone) keeps sparse (zone, DN) cells
+        # instead, counted in numpy.
         self.wide = n_dn > _DENSE_MAX_DNS
-        # int32 halves the dense array (102 MB for 100,000 zones); add() widens it before a cell could overflow.
-        self.counts: npt.NDArray[np.integer[Any]] = np.zeros((len(subset) + 1, 0 if self.wide else n_dn), np.int32)
+        self.tables: list[ZoneTable] = []
         self.cells: list[npt.NDArray[np.int64]] = []
-        self.tallies = np.zeros((len(subset) + 1, 2), dtype=np.int64)
+        self.tallies = np.zeros((len(subset) + 1, 2 if self.wide else 0), dtype=np.int64)
         self.labelled = 0
 
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -49,31 +64,38 @@ class ZoneCounter:
         b = self.subset.bounds
         return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
 
-    def layers(self, transform: Any, shape: tuple[int, int]) -> list[npt.NDArray[np.int32]]:
-        layers: list[npt.NDArray[np.int32]] = process_cache().get(self.subset, transform, shape, self.all_touched)
-        return layers
+    def labels(self, transform: Any, shape: tuple[int, int]) -> WindowLabels:
+        return process_cache().get(self.subset, transform, shape, self.all_touched)
 
     def add(
         self,
-        layers: list[npt.NDArray[np.int32]],
+        labels: WindowLabels,
         data: npt.NDArray[Any],
         inside: BoolArray | None,
         valid: npt.NDArray[Any] | None,
         quality: kernel.Quality | None,
     ) -> BoolArray:
-        """Count ``data`` for the zones of ``layers`` inside the AOI; returns the pixels in any zone."""
+        """Count ``data`` for the zones of ``labels`` inside the AOI; returns the pixels in any zone."""
         union = np.zeros(data.shape, dtype=bool)
-        if self.counts.dtype != np.int64 and self.labelled + data.size * len(layers) > _INT32_MAX:
-            self.counts = self.counts.astype(np.int64)  # no cell can exceed the pixels labelled so far
-        for layer in layers:
-            labels = layer if inside is None else np.where(inside, layer, 0).astype(np.int32)
-            if self.wide:
-                self._add_sparse(labels, data, valid, quality)
+        # int32 halves the window's dense counts; int64 only where a cell could pass 2**31 - 1
+        wide_cells = data.size * len(labels) > _INT32_MAX
+        counts = np.zeros((len(labels.zones) + 1, 0 if self.wide else self.n_dn), np.int64 if wide_cells else np.int32)
+        tallies = np.zeros((len(labels.zones) + 1, 2), dtype=np.int64)
+        global_ids = labels.positions() if self.wide else None
+        for layer in labels.layers:
+            local = layer if inside is None else np.where(inside, layer, 0).astype(np.int32)
+            if global_ids is not None:
+                self._add_sparse(global_ids[local], data, valid, quality)
             else:
-                self.tallies += kernel.count_zonal(labels, data, self.counts, self.lo, self.nodata_dn, valid, quality)
-            in_zone = labels != 0
+                tallies += kernel.count_zonal(local, data, counts, self.lo, self.nodata_dn, valid, quality)
+            in_zone = local != 0
             self.labelled += int(np.count_nonzero(in_zone))
             union |= in_zone
+        if not self.wide and len(labels.zones):
+            zone_index = self.subset.indices[labels.zones]
+            self.tables.append(
+                ZoneTable.from_dn_counts(zone_index, counts, tallies, self.slots, self.values, self.bins.count)
+            )
         return union
 
     def _add_sparse(
@@ -96,14 +118,17 @@ class ZoneCounter:
         self.tallies[:, 0] += np.bincount(labels[~good].ravel(), minlength=size)
         self.tallies[:, 1] += np.bincount(labels[masked].ravel(), minlength=size)
 
-    def table(self, bins: BinSpec, scale: float, offset: float) -> ZoneTable:
+    def table(self) -> ZoneTable:
         """The task's per-zone table, after checking that it accounts for every labelled pixel."""
-        slots, values = dn_slots_and_values(self.lo, self.n_dn, self.nodata_dn, scale, offset, bins)
         if not self.wide:
-            table = ZoneTable.from_dn_counts(self.subset.indices, self.counts, self.tallies, slots, values, bins.count)
+            table = concat(self.tables)  # zones that span windows have a row in each: added up below
+            if len(self.tables) > 1:
+                table = table.compacted()
         else:
             rows, dns, c = self._sparse_cells()
-            table = ZoneTable.from_cells(self.subset.indices, rows, dns, c, self.tallies, slots, values, bins.count)
+            table = ZoneTable.from_cells(
+                self.subset.indices, rows, dns, c, self.tallies, self.slots, self.values, self.bins.count
+            )
         # every labelled pixel is in a cell (in or out of range), or is nodata or masked
         counted = int(table.cell_count.sum() + table.nodata.sum() + table.masked.sum())
         if counted != self.labelled:
