@@ -173,8 +173,7 @@ class LocalWriter:
         for block in sorted(self._blocks):
             whole = ZoneSum()
             for part in _read_parts(self._spill / f"{block:05d}.npy"):
-                whole.add(part)
-                whole.table()  # compacted at once: a linear merge of two sorted tables
+                whole.add(part)  # compacted when the parts since the last compaction double it
             for _key, value in write_whole((("zb", block), whole.table()), self.spec):
                 self.written.add(value)
             heap.trim()
