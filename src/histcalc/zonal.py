@@ -177,10 +177,19 @@ def _runs(key: I64) -> tuple[I64, I64]:
 
 
 def _run_sums(values: I64, starts: I64) -> I64:
-    """Sums of ``values`` (in run order) over each run beginning at ``starts``: exact integers."""
-    if not len(starts):
-        return np.zeros(0, np.int64)
-    return np.add.reduceat(values.astype(np.int64, copy=False), starts)
+    """Sums of ``values`` (in run order) over each run beginning at ``starts``: exact integers.
+
+    By differences of one cumulative sum: ``np.add.reduceat`` costs ~14 ns a run, and most runs of a
+    task's table are single cells.
+    """
+    values = values.astype(np.int64, copy=False)
+    if len(starts) == len(values):  # every run is one item
+        return values.copy()
+    total = np.cumsum(values)
+    ends = np.append(starts[1:], len(values)) - 1
+    sums: I64 = total[ends]
+    sums[1:] -= total[ends[:-1]]
+    return sums
 
 
 def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
