@@ -50,23 +50,34 @@ def label_layers(
     subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
 ) -> list[Labels]:
     """The label layers of a window (``window_transform``: rasterio Affine, no rotation); only non-empty ones."""
+    labels = window_labels(subset, window_transform, shape, all_touched)
+    ids = labels.positions()
+    return [ids[layer] for layer in labels.layers]
+
+
+def window_labels(
+    subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
+) -> WindowLabels:
+    """:func:`label_layers` in window-local ids (see :class:`WindowLabels`), as the counting uses them."""
     a, b, c, d, e, f = tuple(window_transform)[:6]
     if b != 0 or d != 0:
         raise UsageError("zone labels need a raster grid without rotation terms")
     height, width = shape
+    none = WindowLabels([], np.zeros(0, np.int64))
     if len(subset) == 0 or height == 0 or width == 0:
-        return []
+        return none
     edges = _pixel_edges(_edges(subset), subset.bounds, (a, c, e, f), _window_bounds(a, c, e, f, height, width))
     rows, zone, start, stop = _centre_runs(edges, shape)
     if all_touched:
         rows, zone, start, stop = _union(_concat((rows, zone, start, stop), _edge_runs(edges, shape)), shape)
     if len(rows) == 0:
-        return []
-    single = None if all_touched else _single_layer(rows, zone, start, stop, shape)  # neighbours touch
+        return none
+    zones, local = np.unique(zone, return_inverse=True)  # local id = 1 + index into zones
+    single = None if all_touched else _single_layer(rows, local, start, stop, shape)  # neighbours touch
     if single is not None:
-        return [single]
-    layers = _layers(rows, zone, start, stop, shape, len(subset))
-    return _fill(rows, zone, start, stop, layers, shape)
+        return WindowLabels([single], zones)
+    layers = _layers(rows, local, start, stop, shape, len(zones))
+    return WindowLabels(_fill(rows, local, start, stop, layers, shape), zones)
 
 
 def _window_bounds(a: float, c: float, e: float, f: float, height: int, width: int) -> tuple[float, ...]:
@@ -330,7 +341,9 @@ class LabelCache:
             self._entries.move_to_end(key)
             return self._entries[key]
         self.misses += 1
-        labels = WindowLabels.of(label_layers(subset, window_transform, shape, all_touched), len(subset))
+        labels = window_labels(subset, window_transform, shape, all_touched)
+        for layer in labels.layers:
+            layer.setflags(write=False)
         self._entries[key] = labels
         self._bytes += labels.nbytes
         while self._bytes > self.max_bytes and len(self._entries) > 1:
@@ -350,21 +363,6 @@ class WindowLabels:
 
     layers: list[Labels]
     zones: npt.NDArray[np.int64]
-
-    @classmethod
-    def of(cls, layers: list[Labels], n_zones: int) -> WindowLabels:
-        """Local ids for ``layers`` (labels 1 + subset position, of a subset of ``n_zones`` zones)."""
-        seen = np.zeros(n_zones + 1, dtype=bool)
-        for layer in layers:
-            seen |= np.bincount(layer.ravel(), minlength=n_zones + 1) > 0
-        seen[0] = False
-        local = np.cumsum(seen, dtype=np.int32)  # position + 1 -> local id (0 stays 0)
-        out = []
-        for layer in layers:
-            ids = local[layer]
-            ids.setflags(write=False)
-            out.append(ids)
-        return cls(out, np.flatnonzero(seen) - 1)
 
     def __len__(self) -> int:
         return len(self.layers)
