@@ -45,7 +45,7 @@ class Case:
     """One measured job: a method over the first ``dates`` tiles on ``workers`` processes."""
 
     label: str
-    method: str  # plain, plain_tile, zonal, zonal_datasets, exactextract, exactextract_unique, rasterstats
+    method: str  # a key of CHILD_METHODS
     workers: int
     dates: int
     label_budget_mib: int = 0  # zonal only: a label cache of this size instead of the default (0)
@@ -155,6 +155,8 @@ def plan_cases(args: argparse.Namespace) -> tuple[list[Case], list[Case]]:
         Case("plain, AOI = parcels' bbox", "plain", n, d),
         Case("zonal", "zonal", n, d),
         Case("zonal, Parquet datasets (--parquet DIR/ --zone-stats DIR/)", "zonal_datasets", 1, d),
+        Case("plain CLI, whole process (--aoi parcels' bbox)", "plain_cli", 1, 1),
+        Case("zonal CLI, whole process (--zones, --zone-stats)", "zonal_cli", 1, 1),
     ]
     if n == 1:
         timed = [c for i, c in enumerate(timed) if i not in (3, 4, 7, 8)]
@@ -353,6 +355,7 @@ def _targets(
         ratio(
             f"season of {d} dates, {p} process(es): zonal <= 1.5 x plain", f"zonal/{p}p/{d}d", f"plain/{p}p/{d}d", 1.5
         )
+    ratio("one date, whole CLI processes: zonal <= 3 x plain", "zonal_cli/1p/1d", "plain_cli/1p/1d", 3)
     ratio(
         f"season of {d} dates, 1 process, Parquet datasets: zonal <= 1.5 x plain",
         f"zonal_datasets/1p/{d}d",
@@ -586,6 +589,51 @@ def run_zonal_datasets(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_plain_cli(args: argparse.Namespace) -> dict[str, Any]:
+    """``histcalc --aoi <the parcels' bbox>`` as a user runs it: a whole process, JSON written."""
+    return _cli(args, zonal=False)
+
+
+def run_zonal_cli(args: argparse.Namespace) -> dict[str, Any]:
+    """``histcalc --zones parcels.gpkg --zone-stats stats.parquet`` as a user runs it: a whole process."""
+    return _cli(args, zonal=True)
+
+
+def _cli(args: argparse.Namespace, zonal: bool) -> dict[str, Any]:
+    """The CLI on a directory of links to the case's files; seconds from process start to exit."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="zones-cli-") as tmp:
+        folder = Path(tmp) / "tiles"
+        folder.mkdir()
+        for f in args.files:
+            (folder / Path(f).name).symlink_to(Path(f).resolve())
+        command = [sys.executable, "-m", "histcalc", "--catalog", str(folder), "--pattern", "*.tif", "-q"]
+        command += ["--engine", "local", "--workers", str(args.workers), "--output", f"{tmp}/out.json"]
+        if len(args.files) > 1:
+            command += ["--group-by", "date"]
+        if zonal:
+            command += ["--zones", str(args.parcels_file), "--zone-id", "parcel_id"]
+            stats = f"{tmp}/stats/" if len(args.files) > 1 else f"{tmp}/stats.parquet"
+            command += ["--zone-stats", stats]
+        else:
+            w, s, e, n = args.bbox
+            box = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+            aoi = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": args.bbox_crs}},
+                   "features": [{"type": "Feature", "properties": {}, "geometry": box}]}  # fmt: skip
+            Path(f"{tmp}/aoi.geojson").write_text(json.dumps(aoi))
+            command += ["--aoi", f"{tmp}/aoi.geojson"]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"histcalc exited {done.returncode}: {done.stderr.strip()[-500:]}")
+        report = json.loads(Path(f"{tmp}/out.json").read_text())
+    return {"seconds": seconds, "union_count": report["stats"]["count"], "note": "whole process: " + " ".join(
+        Path(c).name if "/" in c else c for c in command[2:])}  # fmt: skip
+
+
 def _zone_totals(result: Any) -> dict[str, Any]:
     """Sum over zones (and dates) of their in-bin counts, the union's count, zones that counted a pixel."""
     import numpy as np
@@ -688,6 +736,8 @@ CHILD_METHODS = {
     "plain_tile": run_plain_tile,
     "zonal": run_zonal,
     "zonal_datasets": run_zonal_datasets,
+    "plain_cli": run_plain_cli,
+    "zonal_cli": run_zonal_cli,
     "rasterstats": run_rasterstats,
     "exactextract": run_exactextract,
     "exactextract_unique": run_exactextract_unique,
