@@ -63,7 +63,7 @@ def window_labels(
     if b != 0 or d != 0:
         raise UsageError("zone labels need a raster grid without rotation terms")
     height, width = shape
-    none = WindowLabels([], np.zeros(0, np.int64))
+    none = WindowLabels([], np.zeros(0, np.int64), ())
     if len(subset) == 0 or height == 0 or width == 0:
         return none
     edges = _pixel_edges(_edges(subset), subset.bounds, (a, c, e, f), _window_bounds(a, c, e, f, height, width))
@@ -75,9 +75,9 @@ def window_labels(
     zones, local = np.unique(zone, return_inverse=True)  # local id = 1 + index into zones
     single = None if all_touched else _single_layer(rows, local, start, stop, shape)  # neighbours touch
     if single is not None:
-        return WindowLabels([single], zones)
-    layers = _layers(rows, local, start, stop, shape, len(zones))
-    return WindowLabels(_fill(rows, local, start, stop, layers, shape), zones)
+        return WindowLabels([single], zones, (int((stop - start).sum()),))
+    layers = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape)
+    return WindowLabels(layers, zones, tuple(int(np.count_nonzero(layer)) for layer in layers))
 
 
 def _window_bounds(a: float, c: float, e: float, f: float, height: int, width: int) -> tuple[float, ...]:
@@ -363,6 +363,8 @@ class WindowLabels:
 
     layers: list[Labels]
     zones: npt.NDArray[np.int64]
+    pixels: tuple[int, ...]
+    """The labelled pixels of each layer."""
 
     def __len__(self) -> int:
         return len(self.layers)

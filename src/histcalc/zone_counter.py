@@ -76,21 +76,23 @@ class ZoneCounter:
         quality: kernel.Quality | None,
     ) -> BoolArray:
         """Count ``data`` for the zones of ``labels`` inside the AOI; returns the pixels in any zone."""
-        union = np.zeros(data.shape, dtype=bool)
         # int32 halves the window's dense counts; int64 only where a cell could pass 2**31 - 1
         wide_cells = data.size * len(labels) > _INT32_MAX
         counts = np.zeros((len(labels.zones) + 1, 0 if self.wide else self.n_dn), np.int64 if wide_cells else np.int32)
         tallies = np.zeros((len(labels.zones) + 1, 2), dtype=np.int64)
         global_ids = labels.positions() if self.wide else None
-        for layer in labels.layers:
+        union: BoolArray | None = None
+        for layer, pixels in zip(labels.layers, labels.pixels, strict=True):
             local = layer if inside is None else np.where(inside, layer, 0).astype(np.int32)
             if global_ids is not None:
                 self._add_sparse(global_ids[local], data, valid, quality)
             else:
                 tallies += kernel.count_zonal(local, data, counts, self.lo, self.nodata_dn, valid, quality)
             in_zone = local != 0
-            self.labelled += int(np.count_nonzero(in_zone))
-            union |= in_zone
+            self.labelled += pixels if inside is None else int(np.count_nonzero(in_zone))
+            union = in_zone if union is None else np.logical_or(union, in_zone, out=union)
+        if union is None:
+            union = np.zeros(data.shape, dtype=bool)
         if not self.wide and len(labels.zones):
             zone_index = self.subset.indices[labels.zones]
             self.tables.append(
