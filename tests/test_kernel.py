@@ -251,25 +251,6 @@ def test_compiled_kernels_are_cached_in_the_cache_dir(tmp_path: Any) -> None:
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
 
 
-def test_auto_counts_small_tasks_with_numpy_until_numba_pays(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
-    monkeypatch.delitem(sys.modules, "histcalc._jit", raising=False)
-    monkeypatch.setattr(kernel, "_numpy_pixels", 0)
-    assert not kernel.use_compiled(3_000_000)  # a seed-bbox-sized task
-    assert not kernel.use_compiled(120_560_400)  # a full 10980 px tile
-    assert kernel.use_compiled(kernel.AUTO_PIXELS)  # numpy's extra cost would now pass numba's load cost
-    assert kernel.use_compiled(1)
-
-
-def test_auto_uses_numba_once_it_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import histcalc._jit  # noqa: F401
-
-    monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
-    assert kernel.use_compiled(1)
-    monkeypatch.setenv("HISTCALC_KERNEL", "numpy")
-    assert not kernel.use_compiled(10**12)
-
-
 @pytest.mark.parametrize("name", ["numba", "numpy"])
 def test_counts_too_narrow_or_masks_of_another_shape_are_errors(name: str) -> None:
     """The compiled kernels do not check bounds: the wrappers refuse what would write past the arrays."""

@@ -4,12 +4,17 @@ Each kernel applies the nodata value, the AOI mask, the mask band and the qualit
 counts, so no boolean temporaries or ``data[keep]`` copies are made. Every kernel has a numpy
 reference implementation beside it (``*_numpy``) with the same contract; tests compare the two on
 random inputs. ``HISTCALC_KERNEL=numpy`` selects the references (debugging, platforms without
-numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk), and the default
-(``auto``) counts per DN with numpy until a process has counted about three full tiles, then with
-numba: loading numba costs ~0.36 CPU s per process (import + cache load; ~1 s when it compiles)
-and saves ~1 ns per pixel over numpy's sliced bincount, so it pays only after ~350-400 Mpx
-(benchmarks/README.md, findings 1-2). A seed-sized bbox job never loads it; a large archive job loads it once
-per worker process. Zonal and float counts always use numba unless ``HISTCALC_KERNEL=numpy``.
+numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk) from the first
+pixel, and the default (``auto``) counts per DN with numpy until the numba kernels are loaded, then
+with numba, switching between two blocks (the counts are the same by contract).
+
+Loading numba costs a process ~0.33 CPU s (import + cache load; ~1 s per kernel when it compiles),
+and numba saves ~0.85 ns per pixel over numpy's sliced bincount (benchmarks/README.md). So the
+kernels load in a background thread (:func:`start_warm_up`) while the process goes on reading and
+counting with numpy: under ``auto`` once the per-DN tasks of a process pass ``WARM_UP_PIXELS``
+(a seed-sized bbox job never loads numba), at once for ``=numba`` and for jobs that need the
+kernels (zonal, float; the engines start it when a worker starts). A caller that needs a kernel
+(:func:`compiled_kernels`) waits for that thread rather than loading a second time.
 
 Classification of a pixel, the same in every kernel (``task_counter.TaskCounter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
@@ -21,10 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -41,9 +48,6 @@ BoolArray = npt.NDArray[np.bool_]
 # a mask band as read (0 = masked, any other value = valid) or a boolean array
 ValidArray = npt.NDArray[Any]
 KERNELS = ("auto", "numba", "numpy")
-# auto: numba once the per-DN tasks of a process, this one included, pass this (break-even of numba's load cost)
-AUTO_PIXELS = 400_000_000
-_numpy_pixels = 0  # per-DN task pixels seen by use_compiled in this process
 # Interleaved sub-histograms for 8-bit data: consecutive pixels go to different copies, so a run of
 # equal values does not wait on its own previous store (benchmarks/RESULTS.md measures it).
 DN_WAYS_8BIT = 4
@@ -58,21 +62,6 @@ def kernel_name() -> str:
     if name not in KERNELS:
         raise UsageError(f"HISTCALC_KERNEL must be one of {', '.join(KERNELS)}, got {name!r}")
     return name
-
-
-def use_compiled(task_pixels: int) -> bool:
-    """Whether a per-DN task of ``task_pixels`` counts with numba (see the module docstring for auto)."""
-    global _numpy_pixels
-    name = kernel_name()
-    if name != "auto":
-        return name == "numba"
-    _numpy_pixels += task_pixels
-    if "histcalc._jit" in sys.modules:
-        return True
-    if _numpy_pixels > AUTO_PIXELS:
-        log.debug("%d Mpx counted in this process: loading the numba kernels", _numpy_pixels // 1_000_000)
-        return True
-    return False
 
 
 def ensure_cache_dir() -> str:
@@ -93,6 +82,118 @@ def ensure_cache_dir() -> str:
             candidate.mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(candidate)
     return os.environ["NUMBA_CACHE_DIR"]
+
+
+# -- loading the compiled kernels -------------------------------------------------------------------
+
+# auto: a process starts loading numba once its per-DN tasks, the one starting included, reach this
+# many pixels (a full 10980 px tile is 120 Mpx). Below it numba's ~0.33 CPU s cannot pay on a busy
+# machine (it saves ~0.85 ns/px); a seed-sized bbox job (~3 Mpx a file) never loads it.
+WARM_UP_PIXELS = 100_000_000
+_task_pixels = 0  # per-DN task pixels announced to note_task in this process
+_load_lock = threading.Lock()  # one loader at a time: numba must not compile or load its cache twice at once
+_start_lock = threading.Lock()
+_ready = threading.Event()  # set once the kernels are loaded: auto counts with them from the next block
+_warm_up_thread: threading.Thread | None = None
+
+
+def note_task(task_pixels: int) -> None:
+    """A per-DN task of ``task_pixels`` starts in this process: start loading the kernels when it pays.
+
+    ``=numba``: at once (the first block waits for them); ``auto``: once this process's tasks reach
+    :data:`WARM_UP_PIXELS`; ``=numpy``: never.
+    """
+    global _task_pixels
+    _task_pixels += task_pixels
+    name = kernel_name()
+    if name == "numba" or (name == "auto" and _task_pixels >= WARM_UP_PIXELS):
+        start_warm_up()
+
+
+def use_compiled() -> bool:
+    """Whether the next block counts per DN with numba: ``auto`` does once the kernels are loaded."""
+    name = kernel_name()
+    return name == "numba" or (name == "auto" and _ready.is_set())
+
+
+def start_warm_up() -> None:
+    """Load the kernels in a daemon thread, once per process (a no-op under ``HISTCALC_KERNEL=numpy``).
+
+    Never fork while this thread runs: a child forked meanwhile can inherit a lock held by the import
+    machinery, LLVM or numba, and hang on it. So a process that forks calls :func:`join_warm_up`
+    first (the local engine does before it forks its pool); the engines start the thread only in
+    processes that count: the driver when it counts itself, each pool worker, each Spark Python worker.
+    """
+    global _warm_up_thread
+    if kernel_name() == "numpy" or _ready.is_set():
+        return
+    with _start_lock:
+        if _warm_up_thread is None:
+            _warm_up_thread = threading.Thread(target=_warm_up_quietly, name="histcalc-kernel-warm-up", daemon=True)
+            _warm_up_thread.start()
+
+
+def join_warm_up() -> None:
+    """Wait until a warm-up thread started in this process has finished (call before forking)."""
+    thread = _warm_up_thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+
+
+def compiled_kernels() -> ModuleType:
+    """The numba kernels, loaded once per process: waits for a running warm-up instead of loading twice."""
+    if not _ready.is_set():
+        warm_up()
+    from histcalc import _jit
+
+    return _jit
+
+
+def warm_up() -> None:
+    """Import numba and compile (or load from the cache) the kernels for the common types, in this thread."""
+    with _load_lock:
+        if _ready.is_set():
+            return
+        started = time.perf_counter()
+        from histcalc import _jit
+
+        _load_common_types(_jit)
+        _ready.set()
+        log.debug("numba kernels loaded in %.2f s (%s)", time.perf_counter() - started, threading.current_thread().name)
+
+
+def _warm_up_quietly() -> None:
+    """The warm-up thread: a failure leaves ``auto`` on numpy; a caller that needs a kernel raises it itself."""
+    try:
+        warm_up()
+    except Exception as exc:  # numba missing or broken: numpy counts the same, only slower
+        log.warning("could not load the numba kernels, counting with numpy: %s", exc)
+
+
+def _load_common_types(jit: ModuleType) -> None:
+    """Call each kernel once on tiny arrays of the types the wrappers pass, so later calls find them loaded.
+
+    The first costs ~0.15 s (numba's code generator starts), each further one ~3 ms from the cache; other
+    types (e.g. a 16-bit quality layer) load on first use, after this, so never beside it.
+    """
+    flags = (False, False, False)
+    for dtype, lo in ((np.uint8, 0), (np.uint16, 0), (np.int16, -32768)):
+        data = np.zeros(4, dtype=dtype)
+        dn_counts = np.zeros((dn_ways(data.dtype), np.iinfo(dtype).max - lo + 1), dtype=np.int64)
+        zone_counts, tallies = np.zeros((2, dn_counts.shape[1]), dtype=np.int32), np.zeros((2, 2), dtype=np.int64)
+        for valid, use_valid in ((_NONE, False), (np.ones(4, dtype=np.uint8), True)):  # a mask band reads as uint8
+            jit.count_dn(data, dn_counts, lo, lo - 1, _NONE, valid, _NO_CLASSES, _NO_LUT, False, use_valid, False)
+            labels = np.zeros(4, np.int32)
+            jit.count_zonal(
+                labels, data, zone_counts, tallies, lo, lo - 1, valid, _NO_CLASSES, _NO_LUT, use_valid, False
+            )
+    for counts_dtype in (np.int32, np.int64):
+        counts = np.zeros((2, 256), dtype=counts_dtype)
+        jit.zone_cells(counts, np.zeros((2, 2), np.int64), np.zeros(256, np.int64), np.zeros(256), 1)
+    edges, float_counts = np.linspace(0.0, 1.0, 3), np.zeros(2, np.int64)
+    for float_type in (np.float32, np.float64):
+        data = np.zeros(4, float_type)
+        jit.count_float(data, edges, float_counts, 1.0, 0.0, np.nan, True, _NONE, _NONE, _NO_CLASSES, _NO_LUT, *flags)
 
 
 # -- the per-DN count -----------------------------------------------------------------------------
@@ -154,15 +255,14 @@ def count_dn(
 
     Pixels with the nodata DN are counted in its column whatever their quality class (the caller
     moves that column to nodata), so ``nodata_dn`` only decides that the quality mask spares them.
-    ``compiled``: numba or numpy (None: numpy only under ``HISTCALC_KERNEL=numpy``).
+    ``compiled``: numba or numpy (None: :func:`use_compiled` decides, for this block).
     """
     _check_dn_columns(data, counts, lo)
     check_shapes(data, inside, valid, None if quality is None else quality.classes)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
-    if not (kernel_name() != "numpy" if compiled is None else compiled):
+    if not (use_compiled() if compiled is None else compiled):
         return count_dn_numpy(data, counts, lo, sentinel, inside, valid, quality)
-    from histcalc import _jit
-
+    _jit = compiled_kernels()
     q = quality or Quality.keep_all()
     out = np.zeros(3, dtype=np.int64)
     for d, i, v, c in flat_parts(data, inside, valid, q.classes):
@@ -252,8 +352,7 @@ def count_zonal(
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if kernel_name() == "numpy":
         return count_zonal_numpy(labels, data, counts, lo, sentinel, valid, quality)
-    from histcalc import _jit
-
+    _jit = compiled_kernels()
     q = quality or Quality.keep_all()
     tallies = np.zeros((counts.shape[0], 2), dtype=np.int64)
     for z, d, v, c in flat_parts(labels, data, valid, q.classes):
@@ -302,17 +401,5 @@ def zone_cells(
     placed = dn_slots[dn_slots >= 0]
     if kernel_name() == "numpy" or np.any(np.diff(placed) < 0):
         return None
-    from histcalc import _jit
-
-    columns: tuple[Any, ...] = _jit.zone_cells(counts, tallies, dn_slots, dn_values, nbins)
+    columns: tuple[Any, ...] = compiled_kernels().zone_cells(counts, tallies, dn_slots, dn_values, nbins)
     return columns
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) the kernels for the common dtypes, e.g. in a pool initializer."""
-    if kernel_name() == "numpy":
-        return
-    block = np.zeros((2, 8), dtype=np.uint8)
-    for dtype, lo in ((np.uint8, 0), (np.uint16, 0), (np.int16, -32768)):
-        counts = np.zeros((1, np.iinfo(dtype).max - lo + 1), dtype=np.int64)
-        count_dn(block.astype(dtype), counts, lo, None, block == 0)

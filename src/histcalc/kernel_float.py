@@ -19,6 +19,7 @@ from histcalc.kernel import (
     Quality,
     ValidArray,
     check_shapes,
+    compiled_kernels,
     flat_parts,
     kernel_name,
     used_flags,
@@ -82,8 +83,7 @@ def count_float(
     scale, offset = float(scale), float(offset)
     if kernel_name() == "numpy":
         return count_float_numpy(data, edges, counts, scale, offset, nd, inside, valid, quality)
-    from histcalc import _jit
-
+    _jit = compiled_kernels()  # waits for a warm-up thread that is loading them
     q = quality or Quality.keep_all()
     total, uniform, used = FloatTallies(), _uniform(edges), used_flags(inside, valid, quality)
     for d, i, v, c in flat_parts(data, inside, valid, q.classes):

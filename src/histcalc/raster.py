@@ -194,7 +194,7 @@ def _count_with(
     if zones is not None and extent is None:
         return counter.result()
     windows = _bands(src, extent, spec.part, spec.parts)
-    counter.compiled = kernel.use_compiled(sum(int(w.width * w.height) for w in windows))
+    kernel.note_task(sum(int(w.width * w.height) for w in windows))  # may start loading numba (kernel.py)
     halves = partial(opened, gdal=gdal)  # --overlaps once: the other halves of a split datastrip
     with _quality_grid(src, spec, gdal) as quality, ownership(src, spec, halves) as owned:
         for window in windows:

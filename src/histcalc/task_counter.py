@@ -42,7 +42,10 @@ class TaskCounter:
         self.masked_pixels = 0
         self.duplicate_pixels = 0
         self.pixels = 0
-        self.compiled: bool | None = None  # per-DN counts with numba (None: as HISTCALC_KERNEL says)
+        self.compiled_blocks = 0  # blocks counted per DN with numba (auto switches once the kernels load)
+        self.numpy_blocks = 0
+        if not self.integer:  # the float count needs the numba kernels: load them while the first block is read
+            kernel.start_warm_up()
 
     def add(
         self,
@@ -56,7 +59,12 @@ class TaskCounter:
         ``valid`` is a mask band as read (0 = masked) or a boolean array.
         """
         if self.integer:
-            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, self.compiled)
+            compiled = kernel.use_compiled()  # per block: auto switches to numba as soon as it is loaded
+            t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, compiled)
+            self.compiled_blocks, self.numpy_blocks = (
+                self.compiled_blocks + compiled,
+                self.numpy_blocks + (not compiled),
+            )
             self.pixels, self.nodata_pixels = self.pixels + t.pixels, self.nodata_pixels + t.nodata
             self.masked_pixels += t.masked
             return

@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, TypeVar
 
+from histcalc import kernel
 from histcalc.cached_task import TaskCache, run_cached, run_cached_tasks
 from histcalc.engines import Progress, lifeline
 from histcalc.errors import EngineError
@@ -58,7 +59,9 @@ def run(
     workers = max(1, min(workers or default_workers(), n_tasks or 1))
     log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
     if workers == 1:
+        _start_kernel_warm_up(job)
         return _merge_all((([task], run_cached(task, job, cache)) for task in tasks), n_tasks, progress, merged)
+    kernel.join_warm_up()  # never fork while numba loads in a thread (an earlier in-process job may have started it)
     try:
         with ProcessPoolExecutor(
             workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid(), cache)
@@ -132,6 +135,17 @@ def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None) 
     lifeline.exit_with_parent(driver_pid)
     _WORKER_STATE["job"] = job
     _WORKER_STATE["cache"] = cache
+    _start_kernel_warm_up(job)
+
+
+def _start_kernel_warm_up(job: JobSpec) -> None:
+    """Zonal counts always use the numba kernels: load them in a thread of this counting process now.
+
+    Only in a process that forks no more (a pool worker, or the driver counting in-process): see
+    :func:`histcalc.kernel.start_warm_up`. Per-DN jobs start it per process from their pixel count.
+    """
+    if job.zone_subsets:
+        kernel.start_warm_up()
 
 
 def _run_in_worker(tasks: list[Task]) -> Partial:
