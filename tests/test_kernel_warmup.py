@@ -36,7 +36,7 @@ def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(kernel, "_ready", threading.Event())
     monkeypatch.setattr(kernel, "_warm_up_thread", None)
     monkeypatch.setattr(kernel, "_task_pixels", 0)
-    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 10**15)  # no thread unless a test starts one
+    monkeypatch.setattr(kernel, "_warm_up_pixels", 10**15)  # no thread unless a test starts one
     monkeypatch.setattr(raster, "_BAND_PIXELS", 64 * BLOCK_ROWS)  # one read per row of blocks
     yield
     kernel.join_warm_up()
@@ -102,7 +102,7 @@ def test_auto_counts_equal_brute_force_wherever_it_switches(
 def test_the_warm_up_thread_starts_once_a_process_has_enough_pixels(
     monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter]
 ) -> None:
-    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 2 * 64 * 128)  # reached by the second task
+    monkeypatch.setattr(kernel, "_warm_up_pixels", 2 * 64 * 128)  # reached by the second task
     raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
     assert kernel._warm_up_thread is None and counters[0].compiled_blocks == 0
     histogram = raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
@@ -112,6 +112,16 @@ def test_the_warm_up_thread_starts_once_a_process_has_enough_pixels(
     assert kernel.use_compiled()
     assert_counts_of(tile, raster.histogram_of(str(tile), uint8_bins(), ReadSpec()))
     assert counters[-1].compiled_blocks == BLOCKS
+
+
+@pytest.mark.usefixtures("fresh_kernels")
+def test_auto_loads_early_only_when_a_core_is_idle() -> None:
+    kernel.set_idle_core(False)
+    kernel.note_task(kernel.WARM_UP_PIXELS_IDLE_CORE)  # a busy machine: not yet worth a core's 0.35 s
+    assert kernel._warm_up_thread is None
+    kernel.set_idle_core(True)
+    kernel.note_task(0)  # the pixels so far now reach the idle-core threshold
+    assert kernel._warm_up_thread is not None
 
 
 @pytest.mark.usefixtures("fresh_kernels")
@@ -130,13 +140,13 @@ def test_numba_and_numpy_settings_count_every_block_their_way(
 def test_callers_that_need_the_kernels_wait_for_the_one_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Zonal and float counts started while the thread loads share its load, and count right."""
     loads: list[str] = []
-    real_load = kernel._load_common_types
+    real_load = kernel._load_first_kernel
 
     def counted_load(jit: Any) -> None:
         loads.append(threading.current_thread().name)
         real_load(jit)
 
-    monkeypatch.setattr(kernel, "_load_common_types", counted_load)
+    monkeypatch.setattr(kernel, "_load_first_kernel", counted_load)
     rng = np.random.default_rng(3)
     data = rng.integers(0, 256, size=(40, 30), dtype=np.uint8)
     labels = rng.integers(0, 5, size=data.shape, dtype=np.int32)

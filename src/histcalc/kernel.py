@@ -8,13 +8,15 @@ numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk)
 pixel, and the default (``auto``) counts per DN with numpy until the numba kernels are loaded, then
 with numba, switching between two blocks (the counts are the same by contract).
 
-Loading numba costs a process ~0.33 CPU s (import + cache load; ~1 s per kernel when it compiles),
+Loading numba costs a process ~0.35 CPU s (import + cache load; ~1 s per kernel when it compiles),
 and numba saves ~0.85 ns per pixel over numpy's sliced bincount (benchmarks/README.md). So the
 kernels load in a background thread (:func:`start_warm_up`) while the process goes on reading and
-counting with numpy: under ``auto`` once the per-DN tasks of a process pass ``WARM_UP_PIXELS``
-(a seed-sized bbox job never loads numba), at once for ``=numba`` and for jobs that need the
-kernels (zonal, float; the engines start it when a worker starts). A caller that needs a kernel
-(:func:`compiled_kernels`) waits for that thread rather than loading a second time.
+counting with numpy: under ``auto`` once the per-DN tasks of a process reach ``WARM_UP_PIXELS``
+(400 Mpx, where numba pays back its load when every core counts; 20 Mpx when the local engine
+leaves a core idle, where the load costs no time: a seed-sized bbox job still never loads it), at
+once for ``=numba`` and for jobs that need the kernels (zonal, float: the engines and the task
+counter start it as a worker or task starts). A caller that needs a kernel (:func:`compiled_kernels`)
+waits for that thread rather than loading a second time.
 
 Classification of a pixel, the same in every kernel (``task_counter.TaskCounter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
@@ -86,10 +88,15 @@ def ensure_cache_dir() -> str:
 
 # -- loading the compiled kernels -------------------------------------------------------------------
 
-# auto: a process starts loading numba once its per-DN tasks, the one starting included, reach this
-# many pixels (a full 10980 px tile is 120 Mpx). Below it numba's ~0.33 CPU s cannot pay on a busy
-# machine (it saves ~0.85 ns/px); a seed-sized bbox job (~3 Mpx a file) never loads it.
-WARM_UP_PIXELS = 100_000_000
+# auto: a process starts loading numba in the background once its per-DN tasks, the one starting
+# included, reach this many pixels. When every core counts, the load (~0.35 CPU s) takes a core from
+# the job, and numba pays it back after ~400 Mpx (~0.85 ns/px): start when numpy's extra cost so far
+# equals it (so never worse than twice the best choice in hindsight). When a core is idle (the local
+# engine knows: fewer processes than cores), loading costs no time: start with the first large task;
+# a seed-sized bbox job (~3 Mpx a file) still never loads it.
+WARM_UP_PIXELS = 400_000_000
+WARM_UP_PIXELS_IDLE_CORE = 20_000_000
+_warm_up_pixels = WARM_UP_PIXELS
 _task_pixels = 0  # per-DN task pixels announced to note_task in this process
 _load_lock = threading.Lock()  # one loader at a time: numba must not compile or load its cache twice at once
 _start_lock = threading.Lock()
@@ -101,13 +108,19 @@ def note_task(task_pixels: int) -> None:
     """A per-DN task of ``task_pixels`` starts in this process: start loading the kernels when it pays.
 
     ``=numba``: at once (the first block waits for them); ``auto``: once this process's tasks reach
-    :data:`WARM_UP_PIXELS`; ``=numpy``: never.
+    :data:`WARM_UP_PIXELS` (:data:`WARM_UP_PIXELS_IDLE_CORE` after :func:`set_idle_core`); ``=numpy``: never.
     """
     global _task_pixels
     _task_pixels += task_pixels
     name = kernel_name()
-    if name == "numba" or (name == "auto" and _task_pixels >= WARM_UP_PIXELS):
+    if name == "numba" or (name == "auto" and _task_pixels >= _warm_up_pixels):
         start_warm_up()
+
+
+def set_idle_core(idle: bool) -> None:
+    """Whether a core sits idle while this process counts (then ``auto`` loads numba early, see above)."""
+    global _warm_up_pixels
+    _warm_up_pixels = WARM_UP_PIXELS_IDLE_CORE if idle else WARM_UP_PIXELS
 
 
 def use_compiled() -> bool:
@@ -157,7 +170,7 @@ def warm_up() -> None:
         started = time.perf_counter()
         from histcalc import _jit
 
-        _load_common_types(_jit)
+        _load_first_kernel(_jit)
         _ready.set()
         log.debug("numba kernels loaded in %.2f s (%s)", time.perf_counter() - started, threading.current_thread().name)
 
@@ -170,30 +183,15 @@ def _warm_up_quietly() -> None:
         log.warning("could not load the numba kernels, counting with numpy: %s", exc)
 
 
-def _load_common_types(jit: ModuleType) -> None:
-    """Call each kernel once on tiny arrays of the types the wrappers pass, so later calls find them loaded.
+def _load_first_kernel(jit: ModuleType) -> None:
+    """Call the per-DN kernel once on a tiny 8-bit block, so the first block it counts finds it loaded.
 
-    The first costs ~0.15 s (numba's code generator starts), each further one ~3 ms from the cache; other
-    types (e.g. a 16-bit quality layer) load on first use, after this, so never beside it.
+    That first call costs ~0.15 s (numba's code generator starts, the cache is read); any other kernel
+    or type then loads on first use in ~3 ms (after this thread is done, so never beside it). Loading
+    more here would cost each process CPU for kernels most jobs never call (measured: ~0.1 s).
     """
-    flags = (False, False, False)
-    for dtype, lo in ((np.uint8, 0), (np.uint16, 0), (np.int16, -32768)):
-        data = np.zeros(4, dtype=dtype)
-        dn_counts = np.zeros((dn_ways(data.dtype), np.iinfo(dtype).max - lo + 1), dtype=np.int64)
-        zone_counts, tallies = np.zeros((2, dn_counts.shape[1]), dtype=np.int32), np.zeros((2, 2), dtype=np.int64)
-        for valid, use_valid in ((_NONE, False), (np.ones(4, dtype=np.uint8), True)):  # a mask band reads as uint8
-            jit.count_dn(data, dn_counts, lo, lo - 1, _NONE, valid, _NO_CLASSES, _NO_LUT, False, use_valid, False)
-            labels = np.zeros(4, np.int32)
-            jit.count_zonal(
-                labels, data, zone_counts, tallies, lo, lo - 1, valid, _NO_CLASSES, _NO_LUT, use_valid, False
-            )
-    for counts_dtype in (np.int32, np.int64):
-        counts = np.zeros((2, 256), dtype=counts_dtype)
-        jit.zone_cells(counts, np.zeros((2, 2), np.int64), np.zeros(256, np.int64), np.zeros(256), 1)
-    edges, float_counts = np.linspace(0.0, 1.0, 3), np.zeros(2, np.int64)
-    for float_type in (np.float32, np.float64):
-        data = np.zeros(4, float_type)
-        jit.count_float(data, edges, float_counts, 1.0, 0.0, np.nan, True, _NONE, _NONE, _NO_CLASSES, _NO_LUT, *flags)
+    block, counts = np.zeros(4, np.uint8), np.zeros((DN_WAYS_8BIT, 256), np.int64)
+    jit.count_dn(block, counts, 0, -1, _NONE, _NONE, _NO_CLASSES, _NO_LUT, False, False, False)
 
 
 # -- the per-DN count -----------------------------------------------------------------------------

@@ -58,13 +58,17 @@ def run(
     """
     workers = max(1, min(workers or default_workers(), n_tasks or 1))
     log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
+    idle_core = workers < default_workers()
     if workers == 1:
-        _start_kernel_warm_up(job)
+        _prepare_kernels(job, idle_core)
         return _merge_all((([task], run_cached(task, job, cache)) for task in tasks), n_tasks, progress, merged)
     kernel.join_warm_up()  # never fork while numba loads in a thread (an earlier in-process job may have started it)
     try:
         with ProcessPoolExecutor(
-            workers, mp_context=_pool_context(remote), initializer=_init_worker, initargs=(job, os.getpid(), cache)
+            workers,
+            mp_context=_pool_context(remote),
+            initializer=_init_worker,
+            initargs=(job, os.getpid(), cache, idle_core),
         ) as pool:
             chunks = _chunked(tasks, chunk_size(n_tasks, workers))
             results = bounded_pairs(pool, _run_in_worker, chunks, workers * _IN_FLIGHT_PER_WORKER)
@@ -131,20 +135,21 @@ def is_remote(href: str) -> bool:
     return "://" in href or href.startswith("/vsi")
 
 
-def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None) -> None:
+def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None, idle_core: bool = False) -> None:
     lifeline.exit_with_parent(driver_pid)
     _WORKER_STATE["job"] = job
     _WORKER_STATE["cache"] = cache
-    _start_kernel_warm_up(job)
+    _prepare_kernels(job, idle_core)
 
 
-def _start_kernel_warm_up(job: JobSpec) -> None:
-    """Zonal counts always use the numba kernels: load them in a thread of this counting process now.
+def _prepare_kernels(job: JobSpec, idle_core: bool) -> None:
+    """In a process about to count: when ``auto`` may load numba, and zonal jobs load it now, in a thread.
 
     Only in a process that forks no more (a pool worker, or the driver counting in-process): see
-    :func:`histcalc.kernel.start_warm_up`. Per-DN jobs start it per process from their pixel count.
+    :func:`histcalc.kernel.start_warm_up`. Per-DN jobs start it from their pixel count (kernel.note_task).
     """
-    if job.zone_subsets:
+    kernel.set_idle_core(idle_core)
+    if job.zone_subsets:  # zonal counts always use the numba kernels
         kernel.start_warm_up()
 
 
