@@ -12,11 +12,11 @@ Loading numba costs a process ~0.35 CPU s (import + cache load; ~1 s per kernel 
 and numba saves ~0.85 ns per pixel over numpy's sliced bincount (benchmarks/README.md). So the
 kernels load in a background thread (:func:`start_warm_up`) while the process goes on reading and
 counting with numpy: under ``auto`` once the per-DN tasks of a process reach ``WARM_UP_PIXELS``
-(400 Mpx, where numba pays back its load when every core counts; 20 Mpx when the local engine
-leaves a core idle, where the load costs no time: a seed-sized bbox job still never loads it), at
-once for ``=numba`` and for jobs that need the kernels (zonal, float: the engines and the task
-counter start it as a worker or task starts). A caller that needs a kernel (:func:`compiled_kernels`)
-waits for that thread rather than loading a second time.
+(400 Mpx, where numba pays back its load when every core counts) or ``WARM_UP_PIXELS_IDLE_CORE``
+(20 Mpx, when the local engine leaves a core idle and the load costs no time; a seed-sized bbox
+job still never loads it); at once for ``=numba`` and for jobs that need the kernels (zonal, float:
+the engines and the task counter start it as a worker or task starts). A caller that needs a
+kernel (:func:`compiled_kernels`) waits for that thread rather than loading a second time.
 
 Classification of a pixel, the same in every kernel (``task_counter.TaskCounter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
@@ -91,9 +91,9 @@ def ensure_cache_dir() -> str:
 # auto: a process starts loading numba in the background once its per-DN tasks, the one starting
 # included, reach this many pixels. When every core counts, the load (~0.35 CPU s) takes a core from
 # the job, and numba pays it back after ~400 Mpx (~0.85 ns/px): start when numpy's extra cost so far
-# equals it (so never worse than twice the best choice in hindsight). When a core is idle (the local
-# engine knows: fewer processes than cores), loading costs no time: start with the first large task;
-# a seed-sized bbox job (~3 Mpx a file) still never loads it.
+# equals it (the ski-rental rule: at worst about twice the best choice in hindsight). When a core is
+# idle (the local engine knows: fewer processes than cores), loading costs no time: start with the
+# first large task; a seed-sized bbox job (~3 Mpx a file) still never loads it.
 WARM_UP_PIXELS = 400_000_000
 WARM_UP_PIXELS_IDLE_CORE = 20_000_000
 _warm_up_pixels = WARM_UP_PIXELS
@@ -136,6 +136,8 @@ def start_warm_up() -> None:
     machinery, LLVM or numba, and hang on it. So a process that forks calls :func:`join_warm_up`
     first (the local engine does before it forks its pool); the engines start the thread only in
     processes that count: the driver when it counts itself, each pool worker, each Spark Python worker.
+    A daemon: a process that ends first does not wait for it (with an empty numba cache, the kernels it
+    did not finish compiling compile again in the next process).
     """
     global _warm_up_thread
     if kernel_name() == "numpy" or _ready.is_set():
