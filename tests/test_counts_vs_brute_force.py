@@ -194,8 +194,15 @@ def test_overrides_and_catalog_scale_agree_across_engines(tmp_path: Path, spark:
 def test_band_selects_one_band_of_a_multiband_raster(tmp_path: Path) -> None:
     data = RNG.integers(0, 256, (3, 40, 50), dtype=np.uint8)
     path = tmp_path / "rgb.tif"
-    profile = {"driver": "GTiff", "width": 50, "height": 40, "count": 3, "dtype": "uint8", "crs": "EPSG:32631",
-               "transform": UTM31}
+    profile = {
+        "driver": "GTiff",
+        "width": 50,
+        "height": 40,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32631",
+        "transform": UTM31,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     bins = BinSpec.per_digital_number("uint8")

@@ -36,7 +36,10 @@ def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(kernel, "_ready", threading.Event())
     monkeypatch.setattr(kernel, "_warm_up_thread", None)
     monkeypatch.setattr(kernel, "_task_pixels", 0)
-    monkeypatch.setattr(kernel, "_warm_up_pixels", 10**15)  # no thread unless a test starts one
+    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 10**15)  # no thread unless a test starts one
+    monkeypatch.setattr(kernel, "_tasks_seen", 0)
+    monkeypatch.setattr(kernel, "_idle_core", False)
+    monkeypatch.setattr(kernel, "_expected_tasks", 1)
     monkeypatch.setattr(raster, "_BAND_PIXELS", 64 * BLOCK_ROWS)  # one read per row of blocks
     yield
     kernel.join_warm_up()
@@ -102,7 +105,7 @@ def test_auto_counts_equal_brute_force_wherever_it_switches(
 def test_the_warm_up_thread_starts_once_a_process_has_enough_pixels(
     monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter]
 ) -> None:
-    monkeypatch.setattr(kernel, "_warm_up_pixels", 2 * 64 * 128)  # reached by the second task
+    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 2 * 64 * 128)  # reached by the second task
     raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
     assert kernel._warm_up_thread is None and counters[0].compiled_blocks == 0
     histogram = raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
@@ -115,12 +118,20 @@ def test_the_warm_up_thread_starts_once_a_process_has_enough_pixels(
 
 
 @pytest.mark.usefixtures("fresh_kernels")
-def test_auto_loads_early_only_when_a_core_is_idle() -> None:
-    kernel.set_idle_core(False)
-    kernel.note_task(kernel.WARM_UP_PIXELS_IDLE_CORE)  # a busy machine: not yet worth a core's 0.35 s
+def test_auto_loads_early_only_when_a_core_is_idle_and_enough_tasks_follow() -> None:
+    third = kernel.WARM_UP_PIXELS_IDLE_CORE // 3 + 1  # three such tasks reach the idle-core threshold
+    kernel.set_idle_core(False, tasks=3)
+    kernel.note_task(third)  # a busy machine: not yet worth a core's 0.35 s
+    kernel.set_idle_core(True, tasks=2)
+    kernel.note_task(third)  # an idle core, but two tasks are too little work to pay the load back
     assert kernel._warm_up_thread is None
-    kernel.set_idle_core(True)
-    kernel.note_task(0)  # the pixels so far now reach the idle-core threshold
+
+
+@pytest.mark.usefixtures("fresh_kernels")
+def test_auto_loads_at_the_first_task_when_a_core_is_idle_and_enough_tasks_follow() -> None:
+    third = kernel.WARM_UP_PIXELS_IDLE_CORE // 3 + 1
+    kernel.set_idle_core(True, tasks=3)
+    kernel.note_task(third)  # the first of three: with the two to come, the load pays
     assert kernel._warm_up_thread is not None
 
 

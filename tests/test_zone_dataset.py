@@ -157,7 +157,5 @@ def test_the_local_writer_writes_a_group_when_its_last_task_is_in(tmp_path: Path
     assert parts_after == [[], ["group=d2"], ["group=d1", "group=d2"]]
     assert total.zonal == {}  # nothing kept on the driver once written
     writer.close(total)
-    whole = sorted(
-        (r["zone"], r["count"]) for r in _read(Path(spec.tidy or "") / "group=all") if r["bin_low"] == 0.0
-    )
+    whole = sorted((r["zone"], r["count"]) for r in _read(Path(spec.tidy or "") / "group=all") if r["bin_low"] == 0.0)
     assert whole == [("a", 3), ("b", 12)] and written.with_pixels == 2

@@ -12,9 +12,11 @@ Loading numba costs a process ~0.35 CPU s (import + cache load; ~1 s per kernel 
 and numba saves ~0.85 ns per pixel over numpy's sliced bincount (benchmarks/README.md). So the
 kernels load in a background thread (:func:`start_warm_up`) while the process goes on reading and
 counting with numpy: under ``auto`` once the per-DN tasks of a process reach ``WARM_UP_PIXELS``
-(400 Mpx, where numba pays back its load when every core counts) or ``WARM_UP_PIXELS_IDLE_CORE``
-(20 Mpx, when the local engine leaves a core idle and the load costs no time; a seed-sized bbox
-job still never loads it); at once for ``=numba`` and for jobs that need the kernels (zonal, float:
+(400 Mpx, where numba pays back its load when every core counts) or, when the local engine leaves a
+core idle, once this task's pixels times the process's tasks reach ``WARM_UP_PIXELS_IDLE_CORE`` (360 Mpx:
+the thread needs the GIL for most of its ~0.35 s, so even then it pays only from about three full tiles
+on: measured, 1 tile 0.62 s against numpy's 0.38 s, 4 tiles 1.20 s against 1.32 s); at once for
+``=numba`` and for jobs that need the kernels (zonal, float:
 the engines and the task counter start it as a worker or task starts). A caller that needs a
 kernel (:func:`compiled_kernels`) waits for that thread rather than loading a second time.
 
@@ -95,8 +97,10 @@ def ensure_cache_dir() -> str:
 # idle (the local engine knows: fewer processes than cores), loading costs no time: start with the
 # first large task; a seed-sized bbox job (~3 Mpx a file) still never loads it.
 WARM_UP_PIXELS = 400_000_000
-WARM_UP_PIXELS_IDLE_CORE = 20_000_000
-_warm_up_pixels = WARM_UP_PIXELS
+WARM_UP_PIXELS_IDLE_CORE = 360_000_000
+_idle_core = False
+_expected_tasks = 1  # tasks this process expects (the local engine's single process knows them all)
+_tasks_seen = 0
 _task_pixels = 0  # per-DN task pixels announced to note_task in this process
 _load_lock = threading.Lock()  # one loader at a time: numba must not compile or load its cache twice at once
 _start_lock = threading.Lock()
@@ -110,17 +114,23 @@ def note_task(task_pixels: int) -> None:
     ``=numba``: at once (the first block waits for them); ``auto``: once this process's tasks reach
     :data:`WARM_UP_PIXELS` (:data:`WARM_UP_PIXELS_IDLE_CORE` after :func:`set_idle_core`); ``=numpy``: never.
     """
-    global _task_pixels
+    global _task_pixels, _tasks_seen
     _task_pixels += task_pixels
+    _tasks_seen += 1
     name = kernel_name()
-    if name == "numba" or (name == "auto" and _task_pixels >= _warm_up_pixels):
+    if name == "numba":
         start_warm_up()
+    elif name == "auto":
+        ahead = _task_pixels + task_pixels * max(0, _expected_tasks - _tasks_seen)  # tasks like this one to come
+        if _task_pixels >= WARM_UP_PIXELS or (_idle_core and ahead >= WARM_UP_PIXELS_IDLE_CORE):
+            start_warm_up()
 
 
-def set_idle_core(idle: bool) -> None:
-    """Whether a core sits idle while this process counts (then ``auto`` loads numba early, see above)."""
-    global _warm_up_pixels
-    _warm_up_pixels = WARM_UP_PIXELS_IDLE_CORE if idle else WARM_UP_PIXELS
+def set_idle_core(idle: bool, tasks: int = 1) -> None:
+    """Whether a core sits idle while this process counts ``tasks`` tasks (then ``auto`` may load numba
+    early, see above)."""
+    global _idle_core, _expected_tasks
+    _idle_core, _expected_tasks = idle, max(1, tasks)
 
 
 def use_compiled() -> bool:

@@ -60,7 +60,7 @@ def run(
     log.info("local engine: %d task(s) on %d process(es)", n_tasks, workers)
     idle_core = workers < default_workers()
     if workers == 1:
-        _prepare_kernels(job, idle_core)
+        _prepare_kernels(job, idle_core, n_tasks)
         return _merge_all((([task], run_cached(task, job, cache)) for task in tasks), n_tasks, progress, merged)
     kernel.join_warm_up()  # never fork while numba loads in a thread (an earlier in-process job may have started it)
     try:
@@ -142,13 +142,13 @@ def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None, 
     _prepare_kernels(job, idle_core)
 
 
-def _prepare_kernels(job: JobSpec, idle_core: bool) -> None:
+def _prepare_kernels(job: JobSpec, idle_core: bool, tasks: int = 1) -> None:
     """In a process about to count: when ``auto`` may load numba, and zonal jobs load it now, in a thread.
 
     Only in a process that forks no more (a pool worker, or the driver counting in-process): see
     :func:`histcalc.kernel.start_warm_up`. Per-DN jobs start it from their pixel count (kernel.note_task).
     """
-    kernel.set_idle_core(idle_core)
+    kernel.set_idle_core(idle_core, tasks)
     if job.zone_subsets:  # zonal counts always use the numba kernels
         kernel.start_warm_up()
 
