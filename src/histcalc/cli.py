@@ -144,10 +144,6 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
     allowed_failures(ns.allow_failures, 0)  # validate before any work
     check_outputs(ns)
     check_cache_option(ns.cache)
-    if ns.zones and ns.engine == "local" and not ns.dry_run:
-        from histcalc import kernel
-
-        kernel.start_warm_up()  # zonal counts need the kernels: load them while the zones are read and planned
     zones = zones_from_args(ns)
     scenes = auth.find_scenes(query, find_scenes_with_hints)  # with the login's token where the catalog wants it
     auth.activate([s.href for s in scenes])  # a fresh token for remote files, kept fresh until the job ends
