@@ -133,3 +133,39 @@ def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
     assert not both.is_compact()
     summed = ZoneSum(both).table()
     np.testing.assert_array_equal(summed.cell_count, 2 * compact.cell_count)
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), windows=st.integers(1, 8))
+def test_windows_merged_equal_dense_histograms_zone_by_zone(kernel: str, seed: int, windows: int) -> None:
+    """A task's window tables (zones that span windows in several) merged equal per-zone Histograms."""
+    import os
+
+    from histcalc.zonal import merge_compact
+
+    os.environ["HISTCALC_KERNEL"] = kernel
+    try:
+        rng = np.random.default_rng(seed)
+        bins = BinSpec.per_digital_number("uint8", SCALE, OFFSET)
+        tables, expected = [], {}
+        for _ in range(windows):
+            subset = np.sort(rng.choice(40, size=rng.integers(1, 40), replace=False)).astype(np.int64)
+            table, dense = task_table(rng, 40, subset, bins)
+            tables.append(table)
+            for zone, h in dense.items():
+                expected[zone] = expected[zone] + h if zone in expected else h
+        merged = merge_compact(tables)
+    finally:
+        os.environ.pop("HISTCALC_KERNEL")
+    assert merged.is_compact() and merged.zone.tolist() == sorted(expected)
+    columns = zone_stats(merged, bins, (50,))
+    for i, zone in enumerate(merged.zone):
+        h = expected[int(zone)]
+        got = [int(columns[name][i]) for name in ("count", "below", "above", "nodata", "masked")]
+        assert got == [h.count, h.below, h.above, h.nodata, h.masked]
+        cells = merged.cell_zone == zone
+        dense = np.zeros(bins.count + 2, np.int64)
+        dense[merged.cell_slot[cells]] = merged.cell_count[cells]
+        assert dense[1:-1].tolist() == h.counts.tolist()
+        np.testing.assert_allclose(columns["mean"][i], h.stats(())["mean"], rtol=1e-9, equal_nan=True)

@@ -229,3 +229,32 @@ def zone_cells(counts, tallies, dn_slots, dn_values, nbins):
         floats[q, 0], floats[q, 1], floats[q, 2], floats[q, 3] = mean, m2, vmin, vmax
         q += 1
     return cell_row, cell_slot, cell_count, rows, ints, floats
+
+
+@njit(nogil=True, cache=True)
+def merge_runs(key, count, bounds):
+    """Runs ``[bounds[i], bounds[i + 1])`` of ``key``, each ascending, merged into one ascending run with
+    the counts of equal keys added up (a k-way merge: the smallest head of the k runs, k is small)."""
+    k = len(bounds) - 1
+    at = bounds[:-1].copy()
+    out_key = np.empty(len(key), np.int64)
+    out_count = np.empty(len(key), np.int64)
+    n = 0
+    while True:
+        best = -1
+        smallest = 0
+        for r in range(k):
+            if at[r] < bounds[r + 1] and (best < 0 or key[at[r]] < smallest):
+                best = r
+                smallest = key[at[r]]
+        if best < 0:
+            break
+        c = count[at[best]]
+        at[best] += 1
+        if n > 0 and out_key[n - 1] == smallest:
+            out_count[n - 1] += c
+        else:
+            out_key[n] = smallest
+            out_count[n] = c
+            n += 1
+    return out_key[:n], out_count[:n]

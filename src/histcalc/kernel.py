@@ -396,6 +396,24 @@ def count_zonal_numpy(
     return tallies
 
 
+def merge_runs(key: Counts, count: Counts, bounds: Counts) -> tuple[Counts, Counts]:
+    """Ascending runs ``key[bounds[i]:bounds[i + 1]]`` merged into unique ascending keys, counts added up.
+
+    Compiled: a k-way merge, linear in the keys. Reference (``HISTCALC_KERNEL=numpy``): a stable sort.
+    """
+    if kernel_name() == "numpy":
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        fresh = np.ones(len(ordered), dtype=bool)
+        fresh[1:] = ordered[1:] != ordered[:-1]
+        run = np.cumsum(fresh) - 1
+        sums = np.zeros(int(fresh.sum()), np.int64)
+        np.add.at(sums, run, count[order])
+        return ordered[fresh], sums
+    merged: tuple[Counts, Counts] = compiled_kernels().merge_runs(key, count, bounds)
+    return merged
+
+
 def zone_cells(
     counts: DenseCounts,
     tallies: Counts,

@@ -22,7 +22,7 @@ from histcalc import kernel
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError
 from histcalc.labels import WindowLabels, process_cache
-from histcalc.zonal import ZoneTable, concat, dn_slots_and_values
+from histcalc.zonal import ZoneTable, dn_slots_and_values, merge_compact
 from histcalc.zones import ZoneSubset
 
 BoolArray = npt.NDArray[np.bool_]
@@ -123,9 +123,7 @@ class ZoneCounter:
     def table(self) -> ZoneTable:
         """The task's per-zone table, after checking that it accounts for every labelled pixel."""
         if not self.wide:
-            table = concat(self.tables)  # zones that span windows have a row in each: added up below
-            if len(self.tables) > 1:
-                table = table.compacted()
+            table = merge_compact(self.tables)  # zones that span windows have a row in each: added up
         else:
             rows, dns, c = self._sparse_cells()
             table = ZoneTable.from_cells(
