@@ -464,8 +464,13 @@ def test_a_stac_api_that_wants_a_login_gets_the_token_after_its_401(
     with StacApiServer([stac_collection()], items) as api, GatedNginx(files[0].parent, idp, upstream=api.url) as stac:
         args = ["--catalog", stac.url, "--datetime", "2024-05-01/2024-05-31", "--bbox", "4.1,51.1,4.9,51.9"]
         args += ["--bins", "256", "--range", "0,256", "--engine", "local", "--workers", "1"]
+        before = stac.log_mark()
         assert main([*args, "--auth", "none"]) == 3  # without a login: the catalog's 401, one line
         assert "HTTP 401" in _one_error_line(capsys.readouterr().err)
+        # nginx logs a request after its response is sent: wait for that line, or the next run's records get it
+        deadline = time.monotonic() + 10
+        while not stac.records(before) and time.monotonic() < deadline:
+            time.sleep(0.05)
         # env credentials for a provider on another host name: the token is sent only once the API asks
         monkeypatch.setenv("TERRASCOPE_USERNAME", USER)
         monkeypatch.setenv("TERRASCOPE_PASSWORD", PASSWORD)
