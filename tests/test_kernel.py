@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from histcalc import kernel, kernel_float
+from histcalc import kernel, kernel_float, kernel_loading
 from histcalc.errors import UsageError
 
 DN_DTYPES = [np.uint8, np.int8, np.uint16, np.int16]
@@ -224,15 +224,15 @@ def test_float_kernel_moments_of_constant_values_are_exact() -> None:
 
 def test_unknown_kernel_is_a_usage_error() -> None:
     with kernel_env("fortran"), pytest.raises(UsageError, match="HISTCALC_KERNEL"):
-        kernel.kernel_name()
+        kernel_loading.kernel_name()
 
 
 def test_cache_dir_defaults_to_a_writable_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert kernel.ensure_cache_dir() == str(tmp_path / "histcalc" / "numba")
+    assert kernel_loading.ensure_cache_dir() == str(tmp_path / "histcalc" / "numba")
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
-    assert kernel.ensure_cache_dir() == "/somewhere/else"
+    assert kernel_loading.ensure_cache_dir() == "/somewhere/else"
 
 
 def test_cache_dir_falls_back_to_the_temp_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
@@ -240,12 +240,12 @@ def test_cache_dir_falls_back_to_the_temp_dir(monkeypatch: pytest.MonkeyPatch, t
     not_a_dir.write_text("")
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_dir))
-    assert kernel.ensure_cache_dir().startswith(tempfile.gettempdir())
+    assert kernel_loading.ensure_cache_dir().startswith(tempfile.gettempdir())
 
 
 def test_compiled_kernels_are_cached_in_the_cache_dir(tmp_path: Any) -> None:
     """A fresh process writes numba's cache under NUMBA_CACHE_DIR (the package folder may be read-only)."""
-    code = "import numpy as np; from histcalc import kernel; kernel.warm_up()"
+    code = "from histcalc import kernel_loading; kernel_loading.warm_up()"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "HISTCALC_KERNEL": "numba"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))

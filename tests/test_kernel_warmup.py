@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from histcalc import kernel, kernel_float, raster
+from histcalc import kernel, kernel_float, kernel_loading, raster
 from histcalc.bins import BinSpec
 from histcalc.raster import ReadSpec
 from histcalc.task_counter import TaskCounter
@@ -33,16 +33,16 @@ BLOCKS = 8  # windows of one 64 x 128 px raster once a window is one row of 16 p
 def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """This process as if numba were not loaded yet (its modules stay imported: loading again is quick)."""
     monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
-    monkeypatch.setattr(kernel, "_ready", threading.Event())
-    monkeypatch.setattr(kernel, "_warm_up_thread", None)
-    monkeypatch.setattr(kernel, "_task_pixels", 0)
-    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 10**15)  # no thread unless a test starts one
-    monkeypatch.setattr(kernel, "_tasks_seen", 0)
-    monkeypatch.setattr(kernel, "_idle_core", False)
-    monkeypatch.setattr(kernel, "_expected_tasks", 1)
+    monkeypatch.setattr(kernel_loading, "_ready", threading.Event())
+    monkeypatch.setattr(kernel_loading, "_warm_up_thread", None)
+    monkeypatch.setattr(kernel_loading, "_task_pixels", 0)
+    monkeypatch.setattr(kernel_loading, "WARM_UP_PIXELS", 10**15)  # no thread unless a test starts one
+    monkeypatch.setattr(kernel_loading, "_tasks_seen", 0)
+    monkeypatch.setattr(kernel_loading, "_idle_core", False)
+    monkeypatch.setattr(kernel_loading, "_expected_tasks", 1)
     monkeypatch.setattr(raster, "_BAND_PIXELS", 64 * BLOCK_ROWS)  # one read per row of blocks
     yield
-    kernel.join_warm_up()
+    kernel_loading.join_warm_up()
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def load_after_blocks(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
         real_add(self, *args, **kwargs)
         calls[0] += 1
         if calls[0] == k:
-            kernel.warm_up()
+            kernel_loading.warm_up()
 
     monkeypatch.setattr(TaskCounter, "add", add_then_maybe_load)
 
@@ -92,7 +92,7 @@ def test_auto_counts_equal_brute_force_wherever_it_switches(
     monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter], switch_after: int
 ) -> None:
     if switch_after == 0:
-        kernel.warm_up()
+        kernel_loading.warm_up()
     else:
         load_after_blocks(monkeypatch, switch_after)
     histogram = raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
@@ -105,34 +105,34 @@ def test_auto_counts_equal_brute_force_wherever_it_switches(
 def test_the_warm_up_thread_starts_once_a_process_has_enough_pixels(
     monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter]
 ) -> None:
-    monkeypatch.setattr(kernel, "WARM_UP_PIXELS", 2 * 64 * 128)  # reached by the second task
+    monkeypatch.setattr(kernel_loading, "WARM_UP_PIXELS", 2 * 64 * 128)  # reached by the second task
     raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
-    assert kernel._warm_up_thread is None and counters[0].compiled_blocks == 0
+    assert kernel_loading._warm_up_thread is None and counters[0].compiled_blocks == 0
     histogram = raster.histogram_of(str(tile), uint8_bins(), ReadSpec())
-    assert kernel._warm_up_thread is not None
+    assert kernel_loading._warm_up_thread is not None
     assert_counts_of(tile, histogram)  # with numba from wherever the thread was done
-    kernel.join_warm_up()
-    assert kernel.use_compiled()
+    kernel_loading.join_warm_up()
+    assert kernel_loading.use_compiled()
     assert_counts_of(tile, raster.histogram_of(str(tile), uint8_bins(), ReadSpec()))
     assert counters[-1].compiled_blocks == BLOCKS
 
 
 @pytest.mark.usefixtures("fresh_kernels")
 def test_auto_loads_early_only_when_a_core_is_idle_and_enough_tasks_follow() -> None:
-    third = kernel.WARM_UP_PIXELS_IDLE_CORE // 3 + 1  # three such tasks reach the idle-core threshold
-    kernel.set_idle_core(False, tasks=3)
-    kernel.note_task(third)  # a busy machine: not yet worth a core's 0.35 s
-    kernel.set_idle_core(True, tasks=2)
-    kernel.note_task(third)  # an idle core, but two tasks are too little work to pay the load back
-    assert kernel._warm_up_thread is None
+    third = kernel_loading.WARM_UP_PIXELS_IDLE_CORE // 3 + 1  # three such tasks reach the idle-core threshold
+    kernel_loading.set_idle_core(False, tasks=3)
+    kernel_loading.note_task(third)  # a busy machine: not yet worth a core's 0.35 s
+    kernel_loading.set_idle_core(True, tasks=2)
+    kernel_loading.note_task(third)  # an idle core, but two tasks are too little work to pay the load back
+    assert kernel_loading._warm_up_thread is None
 
 
 @pytest.mark.usefixtures("fresh_kernels")
 def test_auto_loads_at_the_first_task_when_a_core_is_idle_and_enough_tasks_follow() -> None:
-    third = kernel.WARM_UP_PIXELS_IDLE_CORE // 3 + 1
-    kernel.set_idle_core(True, tasks=3)
-    kernel.note_task(third)  # the first of three: with the two to come, the load pays
-    assert kernel._warm_up_thread is not None
+    third = kernel_loading.WARM_UP_PIXELS_IDLE_CORE // 3 + 1
+    kernel_loading.set_idle_core(True, tasks=3)
+    kernel_loading.note_task(third)  # the first of three: with the two to come, the load pays
+    assert kernel_loading._warm_up_thread is not None
 
 
 @pytest.mark.usefixtures("fresh_kernels")
@@ -144,20 +144,20 @@ def test_numba_and_numpy_settings_count_every_block_their_way(
     assert_counts_of(tile, raster.histogram_of(str(tile), uint8_bins(), ReadSpec()))
     compiled = BLOCKS if name == "numba" else 0
     assert (counters[0].compiled_blocks, counters[0].numpy_blocks) == (compiled, BLOCKS - compiled)
-    assert (kernel._warm_up_thread is None) == (name == "numpy")
+    assert (kernel_loading._warm_up_thread is None) == (name == "numpy")
 
 
 @pytest.mark.usefixtures("fresh_kernels")
 def test_callers_that_need_the_kernels_wait_for_the_one_load(monkeypatch: pytest.MonkeyPatch) -> None:
     """Zonal and float counts started while the thread loads share its load, and count right."""
     loads: list[str] = []
-    real_load = kernel._load_first_kernel
+    real_load = kernel_loading._load_first_kernel
 
     def counted_load(jit: Any) -> None:
         loads.append(threading.current_thread().name)
         real_load(jit)
 
-    monkeypatch.setattr(kernel, "_load_first_kernel", counted_load)
+    monkeypatch.setattr(kernel_loading, "_load_first_kernel", counted_load)
     rng = np.random.default_rng(3)
     data = rng.integers(0, 256, size=(40, 30), dtype=np.uint8)
     labels = rng.integers(0, 5, size=data.shape, dtype=np.int32)
@@ -175,13 +175,13 @@ def test_callers_that_need_the_kernels_wait_for_the_one_load(monkeypatch: pytest
         kernel_float.count_float(values, edges, counts)
         results["float"] = counts
 
-    kernel.start_warm_up()
+    kernel_loading.start_warm_up()
     callers = [threading.Thread(target=zonal), threading.Thread(target=floats)]
     for caller in callers:
         caller.start()
     for caller in callers:
         caller.join(timeout=60)
-    kernel.join_warm_up()
+    kernel_loading.join_warm_up()
     assert loads == ["histcalc-kernel-warm-up"]
     expected_zonal = np.zeros((5, 256), np.int64)
     np.add.at(expected_zonal, (labels.ravel(), data.ravel()), 1)
@@ -191,16 +191,16 @@ def test_callers_that_need_the_kernels_wait_for_the_one_load(monkeypatch: pytest
 
 FORKED_JOBS = """
 import json, sys
-from histcalc import Scene, compute_histogram, kernel
+from histcalc import Scene, compute_histogram, kernel_loading
 from histcalc.bins import BinSpec
 plain, floats = sys.argv[1], sys.argv[2]
-kernel.WARM_UP_PIXELS = 0  # every forked worker starts loading numba on its first task
+kernel_loading.WARM_UP_PIXELS = 0  # every forked worker starts loading numba on its first task
 def job(href, bins):
     result = compute_histogram([Scene(id="s", href=href)], bins, engine="local", workers=2)
     return {"counts": result.histogram.counts.tolist(), "nodata": result.histogram.nodata}
 out = {"workers warm up": job(plain, BinSpec.per_digital_number("uint8")),
        "float workers": job(floats, BinSpec.uniform(10, 0.0, 1.0))}
-kernel.start_warm_up()  # the driver loads too: the pool must wait for it before forking
+kernel_loading.start_warm_up()  # the driver loads too: the pool must wait for it before forking
 out["driver warmed up"] = job(plain, BinSpec.per_digital_number("uint8"))
 print(json.dumps(out))
 """

@@ -19,11 +19,10 @@ from histcalc.kernel import (
     Quality,
     ValidArray,
     check_shapes,
-    compiled_kernels,
     flat_parts,
-    kernel_name,
     used_flags,
 )
+from histcalc.kernel_loading import compiled_kernels, kernel_name
 
 
 @dataclass(frozen=True)

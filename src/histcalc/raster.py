@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import kernel
+from histcalc import kernel, kernel_loading
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError, RasterReadError
@@ -194,7 +194,7 @@ def _count_with(
     if zones is not None and extent is None:
         return counter.result()
     windows = _bands(src, extent, spec.part, spec.parts)
-    kernel.note_task(sum(int(w.width * w.height) for w in windows))  # may start loading numba (kernel.py)
+    kernel_loading.note_task(sum(int(w.width * w.height) for w in windows))  # may start loading numba
     halves = partial(opened, gdal=gdal)  # --overlaps once: the other halves of a split datastrip
     with _quality_grid(src, spec, gdal) as quality, ownership(src, spec, halves) as owned:
         for window in windows:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import kernel, kernel_float
+from histcalc import kernel, kernel_float, kernel_loading
 from histcalc.bins import BinSpec, dn_limits
 from histcalc.errors import AccountingError
 from histcalc.histogram import Histogram, Moments
@@ -45,7 +45,7 @@ class TaskCounter:
         self.compiled_blocks = 0  # blocks counted per DN with numba (auto switches once the kernels load)
         self.numpy_blocks = 0
         if not self.integer:  # the float count needs the numba kernels: load them while the first block is read
-            kernel.start_warm_up()
+            kernel_loading.start_warm_up()
 
     def add(
         self,
@@ -59,7 +59,7 @@ class TaskCounter:
         ``valid`` is a mask band as read (0 = masked) or a boolean array.
         """
         if self.integer:
-            compiled = kernel.use_compiled()  # per block: auto switches to numba as soon as it is loaded
+            compiled = kernel_loading.use_compiled()  # per block: auto switches to numba as soon as it is loaded
             t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, compiled)
             self.compiled_blocks, self.numpy_blocks = (
                 self.compiled_blocks + compiled,

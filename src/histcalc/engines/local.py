@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, TypeVar
 
-from histcalc import kernel
+from histcalc import kernel_loading
 from histcalc.cached_task import TaskCache, run_cached, run_cached_tasks
 from histcalc.engines import Progress, lifeline
 from histcalc.errors import EngineError
@@ -62,7 +62,7 @@ def run(
     if workers == 1:
         _prepare_kernels(job, idle_core, n_tasks)
         return _merge_all((([task], run_cached(task, job, cache)) for task in tasks), n_tasks, progress, merged)
-    kernel.join_warm_up()  # never fork while numba loads in a thread (an earlier in-process job may have started it)
+    kernel_loading.join_warm_up()  # never fork while numba loads in a thread (an earlier in-process job may have)
     try:
         with ProcessPoolExecutor(
             workers,
@@ -146,11 +146,11 @@ def _prepare_kernels(job: JobSpec, idle_core: bool, tasks: int = 1) -> None:
     """In a process about to count: when ``auto`` may load numba, and zonal jobs load it now, in a thread.
 
     Only in a process that forks no more (a pool worker, or the driver counting in-process): see
-    :func:`histcalc.kernel.start_warm_up`. Per-DN jobs start it from their pixel count (kernel.note_task).
+    :func:`histcalc.kernel_loading.start_warm_up`. Per-DN jobs start it from their pixel count (``note_task``).
     """
-    kernel.set_idle_core(idle_core, tasks)
+    kernel_loading.set_idle_core(idle_core, tasks)
     if job.zone_subsets:  # zonal counts always use the numba kernels
-        kernel.start_warm_up()
+        kernel_loading.start_warm_up()
 
 
 def _run_in_worker(tasks: list[Task]) -> Partial:

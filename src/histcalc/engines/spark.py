@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from histcalc import kernel
+from histcalc import kernel_loading
 from histcalc.cached_task import TaskCache, run_cached_tasks
 from histcalc.engines import Progress
 from histcalc.errors import EngineError, JavaNotFound, RasterReadError
@@ -173,7 +173,7 @@ def _count_partition(
     tasks: Iterator[Task], job: JobSpec, cache: TaskCache | None
 ) -> Iterator[tuple[tuple[Any, ...], Any]]:
     if job.zone_subsets:  # a (reused) Python worker loads the numba kernels while its first task reads
-        kernel.start_warm_up()
+        kernel_loading.start_warm_up()
     yield from run_cached_tasks(tasks, job, cache).records()
 
 
