@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
-from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values, zone_stats
+from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values
+from histcalc.zonal_stats import zone_stats
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)

@@ -187,7 +187,7 @@ class JobResult:
 
     def zone_histogram(self, zone_id: str, group: str | None = None) -> Histogram:
         """The histogram of zone ``zone_id`` in ``group``, or over all groups when None; zeros if it had no pixel."""
-        from histcalc.zonal import zone_histogram
+        from histcalc.zonal_stats import zone_histogram
 
         if self.zones_with_pixels is not None:
             raise KeyError("the per-zone tables were written as Parquet datasets, not kept in this result")

@@ -1,4 +1,5 @@
-"""Per-zone histograms kept sparse: what a zonal task returns, how tables add up, their statistics.
+"""Per-zone histograms kept sparse: what a zonal task returns and how tables add up (their statistics:
+:mod:`histcalc.zonal_stats`).
 
 A :class:`ZoneTable` holds, for one group (date, month, ... or all), the non-zero cells ``(zone, slot,
 count)`` of many zones, where ``slot`` 0 is "below the range", ``1..N`` are the bins and ``N + 1`` is
@@ -24,7 +25,7 @@ import numpy.typing as npt
 from histcalc.bins import BinSpec, bin_index
 
 if TYPE_CHECKING:
-    from histcalc.histogram import Histogram
+    pass
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -101,7 +102,7 @@ class ZoneTable:
         """One task's table from unique cells ``(row, DN column, count)`` (row ``k`` is zone ``zone_index[k]``)."""
         n = len(zone_index)
         is_nodata = dn_slots[dns] < 0
-        nodata = tallies[1:, 0] + _isum(rows[is_nodata], c[is_nodata], n)
+        nodata = tallies[1:, 0] + isum(rows[is_nodata], c[is_nodata], n)
         rows, dns, c = rows[~is_nodata], dns[~is_nodata], c[~is_nodata]
         seen = np.flatnonzero((np.bincount(rows, minlength=n) > 0) | (nodata > 0) | (tallies[1:, 1] > 0))
         slots = dn_slots[dns]
@@ -291,94 +292,9 @@ def dn_slots_and_values(
     return slots, values
 
 
-def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) -> dict[str, npt.NDArray[Any]]:
-    """Per-zone columns (for the zones of ``table``): pixels, count, below, above, nodata, masked,
-    valid_fraction, mean, std, min, max and each percentile, computed from the sparse cells."""
-    nbins = bins.count
-    pos = _zone_positions(table)
-    nz = len(table.zone)
-    below = _isum(pos[table.cell_slot == 0], table.cell_count[table.cell_slot == 0], nz)
-    above = _isum(pos[table.cell_slot == nbins + 1], table.cell_count[table.cell_slot == nbins + 1], nz)
-    inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
-    count = _isum(pos[inside], table.cell_count[inside], nz)
-    pixels = count + below + above + table.nodata + table.masked
-    empty = count == 0
-    columns: dict[str, npt.NDArray[Any]] = {
-        "pixels": pixels,
-        "count": count,
-        "below": below,
-        "above": above,
-        "nodata": table.nodata,
-        "masked": table.masked,
-        "valid_fraction": np.divide(count, pixels, out=np.full(nz, np.nan), where=pixels > 0),
-        "mean": np.where(empty, np.nan, table.mean),
-        "std": np.where(empty, np.nan, np.sqrt(np.divide(table.m2, table.n, out=np.zeros(nz), where=table.n > 0))),
-        "min": np.where(empty, np.nan, table.vmin),
-        "max": np.where(empty, np.nan, table.vmax),
-    }
-    if percentiles:
-        pos_in, slot_in, c_in = _by_zone_and_slot(pos[inside], table.cell_slot[inside], table.cell_count[inside])
-        cum = np.cumsum(c_in)
-        before = np.zeros(nz, np.int64)  # cells of the zones before each zone
-        starts = np.searchsorted(pos_in, np.arange(nz), side="left")
-        before[starts > 0] = cum[starts[starts > 0] - 1]
-        cells = (pos_in, slot_in, c_in, cum, before)
-        for q in percentiles:
-            columns[f"p{q:g}"] = _percentile(cells, count, table, bins, q)
-    return columns
-
-
-def _zone_positions(table: ZoneTable) -> I64:
-    """Each cell's row in ``table.zone``: by run lengths when the cells are sorted by zone (compacted tables
-    are; 100,000 lookups instead of millions), else by binary search."""
-    zone, cells = table.zone, table.cell_zone
-    if np.all(cells[1:] >= cells[:-1]):
-        bounds = np.searchsorted(cells, zone, side="left"), np.searchsorted(cells, zone, side="right")
-        if int((bounds[1] - bounds[0]).sum()) == len(cells):  # every cell's zone has a row
-            return np.repeat(np.arange(len(zone), dtype=np.int64), bounds[1] - bounds[0])
-    return np.searchsorted(zone, cells)
-
-
-def _by_zone_and_slot(zone: I64, slot: I64, count: I64) -> tuple[I64, I64, I64]:
-    """Cells in (zone, slot) order; a compacted table's cells already are (an O(n) check, no sort then)."""
-    key = zone * (int(slot.max(initial=0)) + 1) + slot
-    if np.all(key[1:] > key[:-1]):
-        return zone, slot, count
-    order = np.argsort(key, kind="stable")  # one int64 key: much cheaper than lexsort on two
-    return zone[order], slot[order], count[order]
-
-
-def _percentile(cells: tuple[I64, I64, I64, I64, I64], count: I64, table: ZoneTable, bins: BinSpec, q: float) -> F64:
-    """Each zone's ``q``-th percentile, by :meth:`histcalc.histogram.Histogram.percentile`'s rule.
-
-    ``cells``: the in-range cells in (zone position, slot) order, their cumulative count, and the cumulative
-    count before each zone's first cell.
-    """
-    pos, slot, c, cum, before = cells
-    out = np.full(len(count), np.nan)
-    has = count > 0
-    if q <= 0 or q >= 100:
-        out[has] = (table.vmin if q <= 0 else table.vmax)[has]
-        return out
-    edges = bins.array
-    if bins.discrete:
-        rank = np.ceil(q / 100 * count - 1e-9).astype(np.int64)
-        i = np.searchsorted(cum, before + rank, side="left")[has]
-        out[has] = (edges[slot[i] - 1] + edges[slot[i]]) / 2
-        return out
-    rank = q / 100 * count
-    i = np.searchsorted(cum, before + rank, side="left")[has]
-    prior = np.where(i > 0, cum[np.maximum(i - 1, 0)], 0) - before[has]
-    prior = np.where(pos[np.maximum(i - 1, 0)] == pos[i], prior, 0)
-    frac = (rank[has] - prior) / c[i]
-    lo, hi = edges[slot[i] - 1], edges[slot[i]]
-    out[has] = np.clip(lo + frac * (hi - lo), table.vmin[has], table.vmax[has])
-    return out
-
-
 def _moments(rows: I64, values: F64, c: I64, inside: npt.NDArray[np.bool_], nz: int) -> tuple[Any, ...]:
     r, v, w = rows[inside], values[inside], c[inside]
-    n = _isum(r, w, nz)
+    n = isum(r, w, nz)
     total = np.bincount(r, weights=v * w, minlength=nz)
     mean = np.divide(total, n, out=np.zeros(nz), where=n > 0)
     dev = v - mean[r]
@@ -389,33 +305,6 @@ def _moments(rows: I64, values: F64, c: I64, inside: npt.NDArray[np.bool_], nz: 
     return n, mean, m2, vmin, vmax
 
 
-def _isum(index: I64, weights: I64, size: int) -> I64:
+def isum(index: I64, weights: I64, size: int) -> I64:
     """Integer sums of ``weights`` by ``index``: bincount's float64 sums are exact below 2**53 pixels."""
     return np.rint(np.bincount(index, weights=weights, minlength=size)).astype(np.int64)
-
-
-def tidy_columns(table: ZoneTable, ids: npt.NDArray[np.object_] | None, bins: BinSpec) -> dict[str, Any]:
-    """zone (its id from ``ids``; None: its index), bin_low, bin_high, count of every non-zero in-range cell,
-    by zone and bin."""
-    inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
-    zone, slot, count = _by_zone_and_slot(table.cell_zone[inside], table.cell_slot[inside], table.cell_count[inside])
-    edges = bins.array
-    named = zone if ids is None else ids[zone]
-    return {"zone": named, "bin_low": edges[slot - 1], "bin_high": edges[slot], "count": count}
-
-
-def zone_histogram(table: ZoneTable, zone: int, bins: BinSpec) -> Histogram:
-    """Zone ``zone``'s histogram (dense, on ``bins``) from ``table``; zeros when it counted nothing."""
-    from histcalc.histogram import Histogram, Moments
-
-    slots = np.zeros(bins.count + 2, np.int64)
-    at = np.flatnonzero(table.zone == zone)
-    if not len(at):
-        return Histogram(bins, slots[1:-1].copy())
-    cells = table.cell_zone == zone
-    np.add.at(slots, table.cell_slot[cells], table.cell_count[cells])
-    i = int(at[0])
-    return Histogram(
-        bins, slots[1:-1].copy(), int(slots[0]), int(slots[-1]), int(table.nodata[i]), int(table.masked[i]),
-        Moments(int(table.n[i]), float(table.mean[i]), float(table.m2[i])), float(table.vmin[i]), float(table.vmax[i]),
-    )  # fmt: skip

@@ -31,7 +31,8 @@ import numpy.typing as npt
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.zonal import ZoneSum, ZoneTable, tidy_columns, with_zones, zone_stats
+from histcalc.zonal import ZoneSum, ZoneTable, with_zones
+from histcalc.zonal_stats import tidy_columns, zone_stats
 
 if TYPE_CHECKING:
     from histcalc.plan import Task

@@ -21,7 +21,8 @@ import numpy.typing as npt
 
 from histcalc.errors import OutputError, UsageError
 from histcalc.result import JobResult
-from histcalc.zonal import ZoneTable, concat, tidy_columns, with_zones, zone_stats
+from histcalc.zonal import ZoneTable, concat, with_zones
+from histcalc.zonal_stats import tidy_columns, zone_stats
 
 ALL = "all"
 STATS_SUFFIXES = (".csv", ".parquet", ".gpkg", ".geojson", ".json")
