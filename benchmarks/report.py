@@ -60,24 +60,32 @@ _ORDER = {
 }
 
 
-def _row(ms: list[Any], pixels: int) -> dict[str, Any]:
+def _timing(ms: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The repetitions that ran, and what every row says of a case's repetitions: its name and times."""
     case = ms[0].case
     ok = [m for m in ms if m.seconds is not None]
     times = [m.seconds for m in ok]
-    median = statistics.median(times) if times else None
-    sessions = [m.session_s for m in ok if m.session_s is not None]
-    cpus = [m.cpu_s for m in ok if m.cpu_s]
-    return {
+    return ok, {
         "label": case.label,
         "method": case.method,
-        "scope": case.scope,
         "workers": case.workers,
         "reps": len(ok),
         "failed": len(ms) - len(ok),
         "errors": sorted({m.error for m in ms if m.error}),
-        "median_s": median,
+        "median_s": statistics.median(times) if times else None,
         "min_s": min(times) if times else None,
         "max_s": max(times) if times else None,
+    }
+
+
+def _row(ms: list[Any], pixels: int) -> dict[str, Any]:
+    ok, timing = _timing(ms)
+    median = timing["median_s"]
+    sessions = [m.session_s for m in ok if m.session_s is not None]
+    cpus = [m.cpu_s for m in ok if m.cpu_s]
+    return {
+        **timing,
+        "scope": ms[0].case.scope,
         "pixels": pixels,
         "mpx_s": pixels / median / 1e6 if median else None,
         "worker_peak_mb": max((m.worker_peak_mb for m in ok if m.worker_peak_mb), default=None),
@@ -456,22 +464,12 @@ def long_summary(measurements: Sequence[Any], pixels: int) -> tuple[list[dict[st
 
 
 def _long_row(ms: list[Any], pixels: int) -> dict[str, Any]:
-    case = ms[0].case
-    ok = [m for m in ms if m.seconds is not None]
-    times = [m.seconds for m in ok]
-    median = statistics.median(times) if times else None
+    ok, timing = _timing(ms)
+    median = timing["median_s"]
     cpu = {role: _median([m.extra["cpu"][role] for m in ok if "cpu" in m.extra]) for role in _ROLES}
     cpu["tree"] = _median([m.cpu_s for m in ok if m.cpu_s is not None])
     return {
-        "label": case.label,
-        "method": case.method,
-        "workers": case.workers,
-        "reps": len(ok),
-        "failed": len(ms) - len(ok),
-        "errors": sorted({m.error for m in ms if m.error}),
-        "median_s": median,
-        "min_s": min(times) if times else None,
-        "max_s": max(times) if times else None,
+        **timing,
         "mpx_s": pixels / median / 1e6 if median else None,
         "session_s": _median([m.session_s for m in ok if m.session_s is not None]),
         "warmup_s": _median([m.warmup_s for m in ok if m.warmup_s is not None]),
