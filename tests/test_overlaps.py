@@ -20,6 +20,7 @@ from rasterio.transform import Affine
 
 from histcalc import Scene, compute_histogram
 from histcalc.bins import BinSpec
+from histcalc.histogram import Histogram
 from tests.conftest import write_raster
 
 PX = 200.0  # divides both 100 km and 109.8 km: neighbouring tiles of one zone share pixel centres
@@ -92,6 +93,13 @@ def mosaic_dns(tiles: list[str]) -> np.ndarray:
 
 def dn_counts(dns: np.ndarray) -> tuple[np.ndarray, int]:
     return np.bincount(dns[dns != 255], minlength=256).astype(np.int64), int((dns == 255).sum())
+
+
+def assert_counted_once(histogram: Histogram, values: np.ndarray, duplicate: int) -> None:
+    """``histogram`` holds each location of ``values`` once, and ``duplicate`` pixels of the other copies."""
+    counts, nodata = dn_counts(values)
+    np.testing.assert_array_equal(histogram.counts, counts)
+    assert (histogram.nodata, histogram.duplicate) == (nodata, duplicate)
 
 
 @pytest.mark.parametrize("engine", ["local", "spark"])
@@ -269,9 +277,7 @@ def test_a_reprocessed_copy_counts_nothing(tmp_path: Path) -> None:
     old = write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", np.full((N, N), 7, np.uint8), version="V200")
     new = write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", values, version="V210")
     result = compute_histogram([old, new], DN_BINS, workers=2)
-    counts, nodata = dn_counts(values)
-    np.testing.assert_array_equal(result.histogram.counts, counts)
-    assert (result.histogram.nodata, result.histogram.duplicate) == (nodata, N * N)
+    assert_counted_once(result.histogram, values, duplicate=N * N)
 
 
 def test_split_datastrip_halves_are_both_counted(tmp_path: Path) -> None:
@@ -285,18 +291,14 @@ def test_split_datastrip_halves_are_both_counted(tmp_path: Path) -> None:
     first = write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", north, copy="a")
     second = write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", south, copy="b")
     result = compute_histogram([second, first], DN_BINS, workers=2)
-    counts, nodata = dn_counts(values)
-    np.testing.assert_array_equal(result.histogram.counts, counts)
-    assert (result.histogram.nodata, result.histogram.duplicate) == (nodata, N * N)
+    assert_counted_once(result.histogram, values, duplicate=N * N)
 
 
 def test_many_identical_copies_count_once_and_read_at_most_four(tmp_path: Path) -> None:
     values = zone31_field(*centres("31UFS"))
     copies = [write_tile(tmp_path, "31UFS", "S2A", "20240503T104621", values, copy=str(i)) for i in range(6)]
     result = compute_histogram(copies, DN_BINS, workers=2)
-    counts, nodata = dn_counts(values)
-    np.testing.assert_array_equal(result.histogram.counts, counts)
-    assert (result.histogram.nodata, result.histogram.duplicate) == (nodata, 5 * N * N)
+    assert_counted_once(result.histogram, values, duplicate=5 * N * N)
 
 
 # -- zones -------------------------------------------------------------------------------------------
