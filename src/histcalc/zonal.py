@@ -17,15 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from histcalc.bins import BinSpec, bin_index
-
-if TYPE_CHECKING:
-    pass
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -135,14 +132,19 @@ class ZoneTable:
     def rows(self) -> int:
         return len(self.cell_zone) + len(self.zone)
 
+    def _cell_keys(self) -> I64:
+        """One int64 per cell, ordered as (zone, slot)."""
+        key: I64 = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
+        return key
+
     def is_compact(self) -> bool:
         """Whether this table already is what :meth:`compacted` makes (a task's table usually is): an O(n) check."""
-        key = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
+        key = self._cell_keys()
         return bool(np.all(np.diff(key) > 0) and np.all(np.diff(self.zone) > 0))
 
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
-        order, starts = _runs(self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot)
+        order, starts = _runs(self._cell_keys())
         first = order[starts]
         counts = _run_sums(self.cell_count[order], starts)
         del order  # tables of millions of cells: temporaries go as soon as they are used
