@@ -134,37 +134,63 @@ def _kept_by_hand(block: dict[str, Any]) -> list[bool]:
 
 @st.composite
 def zonal_blocks(draw: st.DrawFn) -> dict[str, Any]:
+    """A block with 1-3 label layers (overlapping zones) and a row map that scatters the labels' rows."""
     block = draw(blocks(DN_DTYPES))
     zones = draw(st.integers(1, 6))
     shape = block["data"].shape
-    labels = draw(hnp.arrays(np.int32, (shape[0], shape[1] + 1), elements=st.integers(0, zones)))
-    return {**block, "labels": labels[:, 1:], "zones": zones}
+    n_layers = draw(st.integers(1, 3))
+    labels = draw(hnp.arrays(np.int32, (n_layers, shape[0], shape[1] + 1), elements=st.integers(0, zones)))
+    rows = draw(st.permutations(list(range(1, zones + 1))))
+    return {**block, "labels": labels[:, :, 1:], "zones": zones, "rowmap": np.array([0, *rows], np.int32)}
 
 
 @SETTINGS
 @given(zonal_blocks())
 def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
-    data, labels = block["data"], block["labels"]
+    data, layers, rowmap = block["data"], block["labels"], block["rowmap"]
     lo = int(np.iinfo(data.dtype).min)
     nodata = None if block["nodata"] is None else int(block["nodata"])
+    size = int(np.iinfo(data.dtype).max) - lo + 1
 
-    def run() -> tuple[Any, Any]:
-        counts = np.zeros((block["zones"] + 1, int(np.iinfo(data.dtype).max) - lo + 1), dtype=np.int64)
-        tallies = kernel.count_zonal(labels, data, counts, lo, nodata, block["valid"], block["quality"])
-        return counts.tolist(), tallies.tolist()
+    def run() -> tuple[Any, ...]:
+        counts = np.zeros((block["zones"] + 1, size), dtype=np.int32)
+        tallies = np.zeros((block["zones"] + 1, 2), dtype=np.int64)
+        excess = np.zeros(size, dtype=np.int64)
+        seen = kernel.count_zones(
+            layers, rowmap, data, counts, tallies, excess, lo, nodata, block["inside"], block["valid"], block["quality"]
+        )
+        return counts.tolist(), tallies.tolist(), excess.tolist(), seen
 
     compiled, reference = both(run)
     assert compiled == reference
-    counts, tallies = np.array(reference[0]), np.array(reference[1])
-    per_label = np.bincount(labels.ravel(), minlength=block["zones"] + 1)
-    assert (counts.sum(axis=1) + tallies.sum(axis=1)).tolist() == per_label.tolist()
+    counts, tallies, excess, seen = np.array(reference[0]), np.array(reference[1]), np.array(reference[2]), reference[3]
+    # by hand: each layer's pixels inside the AOI land in their zone's row
+    inside = np.ones(data.shape, bool) if block["inside"] is None else block["inside"]
+    per_row = np.zeros(block["zones"] + 1, np.int64)
+    for layer in layers:
+        np.add.at(per_row, rowmap[layer[inside]], 1)
+    per_row[0] = 0
+    assert (counts.sum(axis=1) + tallies.sum(axis=1)).tolist() == per_row.tolist()
+    assert seen.labelled == int(per_row.sum())
+    # the zones' sum less the excess is the union: each pixel in any zone once, as count_dn counts it
+    in_any = inside & (layers != 0).any(axis=0)
+    union = np.zeros((1, size), np.int64)
+    expected_union = kernel.count_dn_numpy(
+        data, union, lo, lo - 1 if nodata is None else nodata, in_any, block["valid"], block["quality"]
+    )
+    assert (counts.sum(axis=0) - excess).tolist() == union[0].tolist()
+    assert seen.labelled - seen.excess.pixels == expected_union.pixels
+    assert tallies[:, 0].sum() - seen.excess.nodata == expected_union.nodata
+    assert tallies[:, 1].sum() - seen.excess.masked == expected_union.masked
 
 
 @pytest.mark.parametrize("name", ["numba", "numpy"])
 def test_zonal_label_out_of_range_is_an_error(name: str) -> None:
-    labels = np.array([[0, 3]], dtype=np.int32)
+    labels = np.array([[[0, 3]]], dtype=np.int32)
+    counts, tallies, excess = np.zeros((3, 256), np.int64), np.zeros((3, 2), np.int64), np.zeros(256, np.int64)
+    rowmap = np.arange(3, dtype=np.int32)
     with kernel_env(name), pytest.raises(ValueError, match="zone labels"):
-        kernel.count_zonal(labels, np.zeros((1, 2), np.uint8), np.zeros((3, 256), np.int64), 0)
+        kernel.count_zones(labels, rowmap, np.zeros((1, 2), np.uint8), counts, tallies, excess, 0)
 
 
 EDGE_SETS = [

@@ -11,9 +11,17 @@ from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
 from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values
 from histcalc.zonal_stats import zone_stats
+from histcalc.zone_readout import ReadOut
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
+
+
+def dense_table(counts, tallies, subset, slots, values, bins: BinSpec, reset: bool = False) -> ZoneTable:
+    """Dense ``counts[1 + k]`` of zone ``subset[k]`` read out as the zone counter does (row 0: no zone)."""
+    out = ReadOut(slots, values, bins.count)
+    out.take(counts, tallies, np.arange(1, len(counts), dtype=np.int64), subset, reset)
+    return out.table()
 
 
 def task_table(rng: np.random.Generator, zones: int, subset: np.ndarray, bins: BinSpec) -> tuple[ZoneTable, dict]:
@@ -24,7 +32,7 @@ def task_table(rng: np.random.Generator, zones: int, subset: np.ndarray, bins: B
         counts[row, dns] += rng.integers(0, 50, size=6)
     tallies = rng.integers(0, 3, size=(len(subset) + 1, 2)).astype(np.int64)
     slots, values = dn_slots_and_values(0, 256, NODATA_DN, SCALE, OFFSET, bins)
-    table = ZoneTable.from_dn_counts(subset, counts, tallies, slots, values, bins.count)
+    table = dense_table(counts, tallies, subset, slots, values, bins)
     dense = {}
     for k, zone in enumerate(subset):
         row = counts[k + 1].copy()
@@ -88,7 +96,7 @@ def _tables_by_both_kernels(
     tables = []
     for name in ("numba", "numpy"):
         monkeypatch.setenv("HISTCALC_KERNEL", name)
-        tables.append(ZoneTable.from_dn_counts(subset, counts, tallies, slots, values, bins.count))
+        tables.append(dense_table(counts, tallies, subset, slots, values, bins))
     return tables
 
 
@@ -138,27 +146,44 @@ def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
 
 @pytest.mark.parametrize("kernel", ["numba", "numpy"])
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), windows=st.integers(1, 8))
-def test_windows_merged_equal_dense_histograms_zone_by_zone(kernel: str, seed: int, windows: int) -> None:
-    """A task's window tables (zones that span windows in several) merged equal per-zone Histograms."""
+@given(seed=st.integers(0, 2**32 - 1), batches=st.integers(1, 8), again=st.booleans())
+def test_zones_read_out_in_batches_equal_dense_histograms(kernel: str, seed: int, batches: int, again: bool) -> None:
+    """A task's zones read out of dense rows in batches (as windows finish them), in any zone order, equal
+    per-zone Histograms; the rows are zeroed; a zone read out twice (``again``) has its parts added up."""
     import os
-
-    from histcalc.zonal import merge_compact
 
     os.environ["HISTCALC_KERNEL"] = kernel
     try:
         rng = np.random.default_rng(seed)
         bins = BinSpec.per_digital_number("uint8", SCALE, OFFSET)
-        tables, expected = [], {}
-        for _ in range(windows):
-            subset = np.sort(rng.choice(40, size=rng.integers(1, 40), replace=False)).astype(np.int64)
-            table, dense = task_table(rng, 40, subset, bins)
-            tables.append(table)
-            for zone, h in dense.items():
-                expected[zone] = expected[zone] + h if zone in expected else h
-        merged = merge_compact(tables)
+        slots, values = dn_slots_and_values(0, 256, NODATA_DN, SCALE, OFFSET, bins)
+        zones = rng.permutation(60)[:40].astype(np.int64)  # row k + 1 holds zone zones[k]
+        table, expected = task_table(rng, 60, zones, bins)
+        del table
+        counts = np.zeros((41, 256), np.int32)
+        tallies = np.zeros((41, 2), np.int64)
+        for k, zone in enumerate(zones):  # the dense rows back from the expected Histograms
+            h = expected.get(int(zone))
+            if h is not None:
+                counts[k + 1] = h.counts  # per-DN bins: bin i is DN i (the nodata DN's bin is empty)
+                tallies[k + 1] = (h.nodata, h.masked)
+        out = ReadOut(slots, values, bins.count, len(zones))
+        rows = rng.permutation(np.arange(1, 41))
+        cuts = np.sort(rng.choice(np.arange(1, 40), size=batches - 1, replace=False))
+        second = {}
+        for part in np.split(rows, cuts):
+            if again and len(part) > 1:  # half of one zone's row read out now, the rest later
+                row = int(part[0])
+                second[row] = counts[row] - counts[row] // 2
+                counts[row] //= 2
+            out.take(counts, tallies, np.sort(part).astype(np.int64), zones[np.sort(part) - 1])
+        for row, rest in second.items():
+            counts[row] = rest
+            out.take(counts, tallies, np.array([row], np.int64), zones[[row - 1]])
+        merged = out.table()
     finally:
         os.environ.pop("HISTCALC_KERNEL")
+    assert not counts.any() and not tallies.any()
     assert merged.is_compact() and merged.zone.tolist() == sorted(expected)
     columns = zone_stats(merged, bins, (50,))
     for i, zone in enumerate(merged.zone):

@@ -177,92 +177,133 @@ def _bincount_sliced(values: Array, counts: Counts, lo: int) -> None:
 # -- the per-(zone, DN) count -----------------------------------------------------------------------
 
 
-def count_zonal(
-    labels: npt.NDArray[np.int32],
+@dataclass(frozen=True)
+class ZoneTallies:
+    """What one :func:`count_zones` call saw: label pixels summed over the layers, and the excess of the zones'
+    sum over their union (pixels in k > 1 zones, counted k - 1 times; by mask band, masked)."""
+
+    labelled: int
+    excess: Tallies
+
+
+def count_zones(
+    layers: npt.NDArray[np.int32],
+    rowmap: npt.NDArray[np.int32],
     data: Array,
     counts: DenseCounts,
+    tallies: Counts,
+    excess: Counts,
     lo: int,
     nodata_dn: int | None = None,
+    inside: BoolArray | None = None,
     valid: ValidArray | None = None,
     quality: Quality | None = None,
-) -> Counts:
-    """Add (zone label, DN) pairs to ``counts[label, dn - lo]``; label 0 is "no zone".
+) -> ZoneTallies:
+    """Add each layer's (zone, DN) pairs to ``counts[rowmap[label], dn - lo]``.
 
-    Returns this call's per-label tallies ``[label, (nodata by mask band, masked)]``; the nodata
-    DN stays in its column as in :func:`count_dn`, so a label's pixels are its counts plus its
-    tallies. Labels must lie in ``0 .. counts.shape[0] - 1``.
+    ``layers[l]`` has ``data``'s shape; label 0 is "no zone", labels must lie in ``0 .. len(rowmap) - 1``.
+    A pixel (inside the AOI) that is nodata by mask band or masked goes to ``tallies[row, (nodata,
+    masked)]`` instead; the nodata DN stays in its column as in :func:`count_dn`, so a zone's pixels are
+    its counts plus its tallies. The union of the zones (each pixel once, as :func:`count_dn` counts it)
+    is their sum less the excess: a pixel in k > 1 zones adds k - 1 to ``excess[dn - lo]`` or to the
+    returned excess tallies (one layer: no excess, nothing to count).
     """
     _check_dn_columns(data, counts, lo)
-    check_shapes(labels, data, valid, None if quality is None else quality.classes)
+    _check_dn_columns(data, excess, lo)
+    check_shapes(data, inside, valid, None if quality is None else quality.classes, *layers)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
     if kernel_name() == "numpy":
-        return count_zonal_numpy(labels, data, counts, lo, sentinel, valid, quality)
-    _jit = compiled_kernels()
+        return count_zones_numpy(layers, rowmap, data, counts, tallies, excess, lo, sentinel, inside, valid, quality)
     q = quality or Quality.keep_all()
-    tallies = np.zeros((counts.shape[0], 2), dtype=np.int64)
-    for z, d, v, c in flat_parts(labels, data, valid, q.classes):
-        if _jit.count_zonal(z, d, counts, tallies, lo, sentinel, v, c, q.dropped, *used_flags(valid, quality)):
-            raise ValueError(f"zone labels must lie in 0..{counts.shape[0] - 1}")
-    return tallies
+    flat = [np.ascontiguousarray(a).reshape(-1) if a is not None else None for a in (data, inside, valid, q.classes)]
+    d, i, v, c = (a if a is not None else NO_MASK for a in flat)
+    stacked = np.ascontiguousarray(layers).reshape(len(layers), -1)
+    out = compiled_kernels().count_zones(
+        stacked, rowmap, d, counts, tallies, excess, lo, sentinel, i, v, c, q.dropped,
+        *used_flags(inside, valid, quality),
+    )  # fmt: skip
+    if out[0] < 0:
+        raise ValueError(f"zone labels must lie in 0..{len(rowmap) - 1}")
+    return ZoneTallies(int(out[0]), Tallies(int(out[1]), int(out[2]), int(out[3])))
 
 
-def count_zonal_numpy(
-    labels: npt.NDArray[np.int32],
+def count_zones_numpy(
+    layers: npt.NDArray[np.int32],
+    rowmap: npt.NDArray[np.int32],
     data: Array,
     counts: DenseCounts,
+    tallies: Counts,
+    excess: Counts,
     lo: int,
     nodata_dn: int,
+    inside: BoolArray | None,
     valid: ValidArray | None,
     quality: Quality | None,
-) -> Counts:
-    """Reference for :func:`count_zonal`."""
-    zones, dns = counts.shape
-    if labels.size and (labels.min() < 0 or labels.max() >= zones):
-        raise ValueError(f"zone labels must lie in 0..{zones - 1}")
+) -> ZoneTallies:
+    """Reference for :func:`count_zones`."""
+    rows, dns = counts.shape
+    for layer in layers:
+        if layer.size and (layer.min() < 0 or layer.max() >= len(rowmap)):
+            raise ValueError(f"zone labels must lie in 0..{len(rowmap) - 1}")
+    seen = np.ones(data.shape, dtype=bool) if inside is None else inside.astype(bool)
     good = np.ones(data.shape, dtype=bool) if valid is None else valid.astype(bool)
     dropped = np.zeros(data.shape, dtype=bool) if quality is None else quality.dropped[quality.classes]
     masked = good & dropped & (data != nodata_dn)
     kept = good & ~masked
-    pairs = labels[kept].astype(np.int64) * dns + (data[kept].astype(np.int64) - lo)
-    counts += np.bincount(pairs, minlength=zones * dns).reshape(zones, dns)
-    tallies = np.zeros((zones, 2), dtype=np.int64)
-    tallies[:, 0] = np.bincount(labels[~good], minlength=zones)
-    tallies[:, 1] = np.bincount(labels[masked], minlength=zones)
-    return tallies
+    dn = data.astype(np.int64) - lo
+    hits = np.zeros(data.shape, dtype=np.int64)
+    for layer in layers:
+        in_zone = seen & (layer != 0)
+        hits += in_zone
+        row = rowmap[layer].astype(np.int64)
+        pick = in_zone & kept
+        counts += np.bincount(row[pick] * dns + dn[pick], minlength=rows * dns).reshape(rows, dns).astype(counts.dtype)
+        tallies[:, 0] += np.bincount(row[in_zone & ~good], minlength=rows)
+        tallies[:, 1] += np.bincount(row[in_zone & masked], minlength=rows)
+    extra = np.maximum(hits - 1, 0)
+    excess += np.bincount(dn[kept].ravel(), weights=extra[kept].ravel(), minlength=len(excess)).astype(np.int64)
+    extra_tallies = Tallies(int(extra.sum()), int(extra[~good].sum()), int(extra[masked].sum()))
+    return ZoneTallies(int(hits.sum()), extra_tallies)
 
 
-def merge_runs(key: Counts, count: Counts, bounds: Counts) -> tuple[Counts, Counts]:
-    """Ascending runs ``key[bounds[i]:bounds[i + 1]]`` merged into unique ascending keys, counts added up.
-
-    Compiled: a k-way merge, linear in the keys. Reference (``HISTCALC_KERNEL=numpy``): a stable sort.
-    """
-    if kernel_name() == "numpy":
-        order = np.argsort(key, kind="stable")
-        ordered = key[order]
-        fresh = np.ones(len(ordered), dtype=bool)
-        fresh[1:] = ordered[1:] != ordered[:-1]
-        run = np.cumsum(fresh) - 1
-        sums = np.zeros(int(fresh.sum()), np.int64)
-        np.add.at(sums, run, count[order])
-        return ordered[fresh], sums
-    merged: tuple[Counts, Counts] = compiled_kernels().merge_runs(key, count, bounds)
-    return merged
+def zone_cells_compiled(dn_slots: Counts) -> bool:
+    """Whether :func:`zone_cells` can read out zones with these slots: the numba kernels are selected and
+    the slots are in DN order (not for a negative scale). Otherwise the caller takes the numpy reference
+    (:meth:`histcalc.zonal.ZoneTable.from_cells`), which the tests compare this one against."""
+    placed = dn_slots[dn_slots >= 0]
+    return kernel_name() != "numpy" and not np.any(np.diff(placed) < 0)
 
 
 def zone_cells(
     counts: DenseCounts,
     tallies: Counts,
+    rows: Counts,
+    zone_ids: Counts,
     dn_slots: Counts,
     dn_values: npt.NDArray[np.float64],
     nbins: int,
-) -> tuple[Any, ...] | None:
-    """The compiled twin of :meth:`histcalc.zonal.ZoneTable.from_cells` over dense counts, or None.
+    reset: bool,
+    out: tuple[Counts, int, Counts, npt.NDArray[np.float64], int, Counts],
+) -> tuple[int, int, int]:
+    """Compiled: append the sparse table of the dense ``rows`` to ``out`` = (cells, n_cells, ints, floats,
+    n_zones, totals) while it fits; returns (rows done, n_cells, n_zones). See ``_jit.zone_cells``."""
+    cells, n_cells, ints, floats, n_zones, totals = out
+    done: tuple[int, int, int] = compiled_kernels().zone_cells(
+        counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset, cells, n_cells, ints, floats, n_zones,
+        totals,
+    )  # fmt: skip
+    return done
 
-    None when the numpy reference is selected or when the slots are not in DN order (a negative
-    scale): the caller then takes the reference path, which the tests compare this one against.
-    """
-    placed = dn_slots[dn_slots >= 0]
-    if kernel_name() == "numpy" or np.any(np.diff(placed) < 0):
-        return None
-    columns: tuple[Any, ...] = compiled_kernels().zone_cells(counts, tallies, dn_slots, dn_values, nbins)
-    return columns
+
+def gather_runs(columns: Counts, starts: Counts, lengths: Counts, order: Counts) -> Counts:
+    """The runs ``columns[:, starts[r] : starts[r] + lengths[r]]`` side by side in the order ``order`` of r."""
+    placed = lengths[order]
+    ends = np.cumsum(placed)
+    total = int(ends[-1]) if len(ends) else 0
+    if kernel_name() == "numpy":
+        index = np.repeat(starts[order] - (ends - placed), placed) + np.arange(total)
+        gathered: Counts = columns[:, index]
+        return gathered
+    out = np.empty((len(columns), total), columns.dtype)
+    compiled_kernels().gather_runs(columns, starts, lengths, order, out)
+    return out

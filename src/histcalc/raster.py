@@ -162,7 +162,7 @@ def zonal_histogram_of(
                 raise RasterReadError(f"{href}: zonal histograms need 8- or 16-bit integer data, not {src.dtypes[0]}")
             zones = ZoneCounter(
                 subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched,
-                bins, counter.scale, counter.offset,
+                bins, counter.scale, counter.offset, src.width * src.height,
             )  # fmt: skip
             histogram = _count_with(src, counter, spec, gdal, zones)
             return histogram, zones.table()
@@ -217,8 +217,11 @@ def _count_with(
             valid = _valid_mask(src, spec.band, window)
             classes = None if quality is None else kernel.Quality.of(quality.read(1, window=window), spec.mask_values)
             if zones is not None and labels is not None:
-                inside = zones.add(labels, data, inside, valid, classes)
-            counter.add(data, inside, valid, classes)
+                zones.add(labels, transform, data, inside, valid, classes, counter)
+            else:
+                counter.add(data, inside, valid, classes)
+    if zones is not None:
+        zones.finish(counter)
     return counter.result()
 
 

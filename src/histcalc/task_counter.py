@@ -74,6 +74,13 @@ class TaskCounter:
         self.floats += f
         self.pixels += f.pixels
 
+    def add_union(self, dn_counts: npt.NDArray[np.int64], seen: kernel.Tallies) -> None:
+        """Pixels counted elsewhere (the union of a task's zones): ``dn_counts`` by DN from ``lo``, and their
+        account (the nodata DN still in its column, as :meth:`add` counts it)."""
+        self.dn_counts[0] += dn_counts
+        self.pixels, self.nodata_pixels = self.pixels + seen.pixels, self.nodata_pixels + seen.nodata
+        self.masked_pixels += seen.masked
+
     def add_duplicate(self, pixels: int) -> None:
         """``pixels`` that another file of the same acquisition counts (``--overlaps once``)."""
         self.duplicate_pixels += pixels

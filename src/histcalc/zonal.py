@@ -51,40 +51,6 @@ class ZoneTable:
         return cls(i, i, i, i, i, i, i, f, f, f, f)
 
     @classmethod
-    def from_dn_counts(
-        cls,
-        zone_index: I64,
-        counts: npt.NDArray[np.integer[Any]],
-        tallies: I64,
-        dn_slots: I64,
-        dn_values: F64,
-        nbins: int,
-    ) -> ZoneTable:
-        """One task's table from dense ``counts[label, dn]`` and ``tallies[label, (nodata, masked)]``.
-
-        Row ``k + 1`` is zone ``zone_index[k]`` (row 0, "no zone", is ignored). ``dn_slots[j]`` is the slot
-        of DN column ``j`` (-1 for the nodata DN, whose pixels are nodata) and ``dn_values[j]`` its
-        physical value.
-        """
-        from histcalc import kernel
-
-        compiled = kernel.zone_cells(counts, tallies, dn_slots, dn_values, nbins)
-        if compiled is not None:
-            return cls.from_compiled(zone_index, compiled)
-        rows, dns = np.nonzero(counts[1:])
-        c = counts[1:][rows, dns].astype(np.int64)
-        return cls.from_cells(zone_index, rows, dns, c, tallies, dn_slots, dn_values, nbins)
-
-    @classmethod
-    def from_compiled(cls, zone_index: I64, columns: tuple[Any, ...]) -> ZoneTable:
-        """A table from :func:`histcalc.kernel.zone_cells`' columns (rows are positions in ``zone_index``)."""
-        cell_row, cell_slot, cell_count, rows, ints, floats = columns
-        return cls(
-            zone_index[cell_row], cell_slot, cell_count, zone_index[rows], ints[:, 0].copy(), ints[:, 1].copy(),
-            ints[:, 2].copy(), floats[:, 0].copy(), floats[:, 1].copy(), floats[:, 2].copy(), floats[:, 3].copy(),
-        )  # fmt: skip
-
-    @classmethod
     def from_cells(
         cls,
         zone_index: I64,
@@ -193,28 +159,6 @@ def _run_sums(values: I64, starts: I64) -> I64:
     sums: I64 = total[ends]
     sums[1:] -= total[ends[:-1]]
     return sums
-
-
-def merge_compact(tables: Sequence[ZoneTable]) -> ZoneTable:
-    """The sum of compact tables (each sorted by (zone, slot), one cell per pair), compact: their cells by a
-    k-way merge (a task's windows: ~2.5 M cells, mostly of one window each), their zone rows by
-    :meth:`ZoneTable.compacted` (few)."""
-    from histcalc import kernel
-
-    if len(tables) <= 1:
-        return concat(tables)
-    span = max(int(t.cell_slot.max(initial=0)) for t in tables) + 1
-    keys = np.concatenate([t.cell_zone * span + t.cell_slot for t in tables])
-    counts = np.concatenate([t.cell_count for t in tables])
-    bounds = np.cumsum([0] + [len(t.cell_zone) for t in tables]).astype(np.int64)
-    key, count = kernel.merge_runs(keys, counts, bounds)
-    empty = np.zeros(0, np.int64)
-    rows = concat([ZoneTable(empty, empty, empty, *(getattr(t, f) for f in _ROW_FIELDS)) for t in tables])
-    r = rows.compacted()
-    return ZoneTable(key // span, key % span, count, r.zone, r.nodata, r.masked, r.n, r.mean, r.m2, r.vmin, r.vmax)
-
-
-_ROW_FIELDS = ("zone", "nodata", "masked", "n", "mean", "m2", "vmin", "vmax")
 
 
 def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:

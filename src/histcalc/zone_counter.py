@@ -1,14 +1,15 @@
 """One task's counts per zone: label layers of each window x digital numbers, with the compiled kernel.
 
 For every window the reader hands over, the zones' label layers (``histcalc.labels``, cached per grid so the
-dates of one tile share them) are clipped to the AOI and counted against the window's DNs in one pass per
-layer (``kernel.count_zonal``). The pixels in any zone form the union that the task's main histogram
-counts. Labels are window-local ids (``labels.WindowLabels``), so a window's dense ``[its zones + 1, DNs]``
-counts (int32 while no cell can overflow) hold only the zones it meets: for 100,000 parcels over a tile,
-~15 MB a window instead of 102 MB a task. Each window's counts become a sparse
-:class:`~histcalc.zonal.ZoneTable` in bin space at once, by a compiled pass (``kernel.zone_cells``); the
-task's table adds them up (zones that span windows), after checking that every labelled pixel is accounted
-for.
+dates of one tile share them) are counted against the window's DNs in one pass (``kernel.count_zones``),
+which also counts the union of the zones (the pixels the task's main histogram holds). 8-bit data is
+counted into dense ``[row, DN]`` counts whose rows are lent to the zones while they are open: a zone gets a
+row in the first window it meets and gives it back after the last one (the windows are row bands read top
+to bottom, and a zone's bounds say when it is done), when its row is read out into the task's sparse table
+(:class:`~histcalc.zone_readout.ReadOut`, put in zone order at the end). So the rows in use are those of
+about one window's zones (~15,000 for 100,000 parcels over a tile: 15 MB), and every zone is read out once
+with its whole task's counts: nothing is added up. 16-bit data keeps sparse (zone, DN) cells instead,
+counted in numpy. The task's table is checked to account for every labelled pixel.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from histcalc import kernel
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError
 from histcalc.labels import WindowLabels, process_cache
-from histcalc.zonal import ZoneTable, dn_slots_and_values, merge_compact
+from histcalc.task_counter import TaskCounter
+from histcalc.zonal import ZoneTable, dn_slots_and_values
+from histcalc.zone_readout import ReadOut
+from histcalc.zone_rows import ZoneRows
 from histcalc.zones import ZoneSubset
 
 BoolArray = npt.NDArray[np.bool_]
@@ -43,16 +47,21 @@ class ZoneCounter:
         bins: BinSpec,
         scale: float,
         offset: float,
+        task_pixels: int = _INT32_MAX + 1,
     ) -> None:
         self.subset, self.lo, self.nodata_dn, self.all_touched = subset, lo, nodata_dn, all_touched
         self.n_dn = n_dn
         self.bins = bins
         self.slots, self.values = dn_slots_and_values(lo, n_dn, nodata_dn, scale, offset, bins)
-        # 8-bit data (256 columns) is counted per window into dense [window's zones + 1, DN] counts, made a
-        # sparse table at once; 16-bit data (65,536 columns, 0.5 MB a zone) keeps sparse (zone, DN) cells
-        # instead, counted in numpy.
+        # 8-bit data (256 columns) is counted into dense rows lent to the open zones; 16-bit data (65,536
+        # columns, 0.5 MB a zone) keeps sparse (zone, DN) cells instead, counted in numpy.
         self.wide = n_dn > _DENSE_MAX_DNS
-        self.tables: list[ZoneTable] = []
+        # int32 halves the dense rows; int64 only where a zone's cell could pass 2**31 - 1 in this task
+        dtype = np.int64 if task_pixels > _INT32_MAX else np.int32
+        self.rows = ZoneRows(0 if self.wide else len(subset), 0 if self.wide else n_dn, dtype)
+        self.readout = ReadOut(self.slots, self.values, bins.count, len(subset))
+        self.excess = np.zeros(n_dn if not self.wide else 0, np.int64)  # see kernel.count_zones
+        self.excess_tallies = np.zeros(3, np.int64)  # pixels, nodata by mask band, masked
         self.cells: list[npt.NDArray[np.int64]] = []
         self.tallies = np.zeros((len(subset) + 1, 2 if self.wide else 0), dtype=np.int64)
         self.labelled = 0
@@ -70,34 +79,76 @@ class ZoneCounter:
     def add(
         self,
         labels: WindowLabels,
+        transform: Any,
+        data: npt.NDArray[Any],
+        inside: BoolArray | None,
+        valid: npt.NDArray[Any] | None,
+        quality: kernel.Quality | None,
+        union: TaskCounter,
+    ) -> None:
+        """Count ``data`` for the zones of ``labels`` inside the AOI, and the pixels in any zone into ``union``.
+
+        ``transform`` is the window's: the zones that end above its bottom line are read out (the windows
+        of a task come top to bottom; one that does not only costs a merge).
+        """
+        if self.wide:
+            union.add(data, self._add_wide(labels, data, inside, valid, quality), valid, quality)
+            return
+        if not len(labels.zones):
+            return
+        if len(self.rows.counts) == 1:  # the first window: room for its zones and a quarter more
+            self.rows = ZoneRows(len(self.subset), self.n_dn, self.rows.dtype, len(labels.zones) * 5 // 4)
+        rowmap = self.rows.rowmap(labels.zones)
+        layers = labels.layers[0][None] if len(labels) == 1 else np.stack(labels.layers)
+        seen = kernel.count_zones(
+            layers, rowmap, data, self.rows.counts, self.rows.tallies, self.excess, self.lo, self.nodata_dn,
+            inside, valid, quality,
+        )  # fmt: skip
+        self.labelled += seen.labelled
+        self.excess_tallies += (seen.excess.pixels, seen.excess.nodata, seen.excess.masked)
+        self._read_out(labels.zones[self._done(labels.zones, transform, data.shape[0])])
+
+    def finish(self, union: TaskCounter) -> None:
+        """After the last window: read out the zones still open and hand ``union`` the pixels in any zone (for
+        8-bit data, the zones' sums by DN less the excess of overlapping zones)."""
+        if self.wide:
+            return
+        self._read_out(self.rows.open)
+        totals, (pixels, nodata, masked) = self.readout.totals, self.excess_tallies.tolist()
+        tallies = kernel.Tallies(self.labelled - pixels, int(totals[-2]) - nodata, int(totals[-1]) - masked)
+        union.add_union(totals[:-2] - self.excess, tallies)
+
+    def _done(self, zones: npt.NDArray[np.int64], transform: Any, height: int) -> BoolArray:
+        """Which of ``zones`` lie wholly above the window's bottom line (in its pixel rows): no later window
+        (further down) can hold a pixel of theirs, by centre or by touch."""
+        b = self.subset.bounds[zones]
+        rows = (b[:, [1, 3]] - transform.f) / transform.e
+        done: BoolArray = rows.max(axis=1) <= height - 1e-6
+        return done
+
+    def _read_out(self, zones: npt.NDArray[np.int64]) -> None:
+        """``zones`` (subset positions) are done: their rows are read out and go back."""
+        if len(zones):
+            self.readout.take(self.rows.counts, self.rows.tallies, self.rows.rows_of(zones), self.subset.indices[zones])
+            self.rows.release(zones)
+
+    def _add_wide(
+        self,
+        labels: WindowLabels,
         data: npt.NDArray[Any],
         inside: BoolArray | None,
         valid: npt.NDArray[Any] | None,
         quality: kernel.Quality | None,
     ) -> BoolArray:
-        """Count ``data`` for the zones of ``labels`` inside the AOI; returns the pixels in any zone."""
-        # int32 halves the window's dense counts; int64 only where a cell could pass 2**31 - 1
-        wide_cells = data.size * len(labels) > _INT32_MAX
-        counts = np.zeros((len(labels.zones) + 1, 0 if self.wide else self.n_dn), np.int64 if wide_cells else np.int32)
-        tallies = np.zeros((len(labels.zones) + 1, 2), dtype=np.int64)
-        global_ids = labels.positions() if self.wide else None
-        union: BoolArray | None = None
+        """16-bit data: each layer's sparse cells (:meth:`_add_sparse`); returns the pixels in any zone."""
+        global_ids = labels.positions()
+        union: BoolArray = np.zeros(data.shape, dtype=bool)
         for layer, pixels in zip(labels.layers, labels.pixels, strict=True):
             local = layer if inside is None else np.where(inside, layer, 0).astype(np.int32)
-            if global_ids is not None:
-                self._add_sparse(global_ids[local], data, valid, quality)
-            else:
-                tallies += kernel.count_zonal(local, data, counts, self.lo, self.nodata_dn, valid, quality)
+            self._add_sparse(global_ids[local], data, valid, quality)
             in_zone = local != 0
             self.labelled += pixels if inside is None else int(np.count_nonzero(in_zone))
-            union = in_zone if union is None else np.logical_or(union, in_zone, out=union)
-        if union is None:
-            union = np.zeros(data.shape, dtype=bool)
-        if not self.wide and len(labels.zones):
-            zone_index = self.subset.indices[labels.zones]
-            self.tables.append(
-                ZoneTable.from_dn_counts(zone_index, counts, tallies, self.slots, self.values, self.bins.count)
-            )
+            np.logical_or(union, in_zone, out=union)
         return union
 
     def _add_sparse(
@@ -123,7 +174,7 @@ class ZoneCounter:
     def table(self) -> ZoneTable:
         """The task's per-zone table, after checking that it accounts for every labelled pixel."""
         if not self.wide:
-            table = merge_compact(self.tables)  # zones that span windows have a row in each: added up
+            table = self.readout.table()
         else:
             rows, dns, c = self._sparse_cells()
             table = ZoneTable.from_cells(

@@ -1,0 +1,71 @@
+"""Dense ``[row, DN]`` counts whose rows are lent to the zones that are open in a task.
+
+A zone takes a row when the first window that meets it is counted and gives it back when it is done
+(:meth:`ZoneRows.release`), after its row has been read out. Row 0 is never lent: it stands for "no zone"
+in a row map. The rows grow (doubling) when more zones are open at once than there are free rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+
+class ZoneRows:
+    """Counts and tallies (nodata by mask band, masked) per lent row, for the zones of one subset."""
+
+    def __init__(self, zones: int, n_dn: int, dtype: type[np.integer], rows: int = 0) -> None:
+        self.n_dn, self.dtype = n_dn, dtype
+        self.counts = np.zeros((rows + 1, n_dn), dtype)
+        self.tallies = np.zeros((rows + 1, 2), np.int64)
+        self._row_of = np.zeros(zones, np.int32)  # 0: the zone has no row
+        self._free = np.arange(rows, 0, -1, dtype=np.int32)  # a stack: lowest rows lent first
+        self._n_free = rows
+
+    @property
+    def open(self) -> I64:
+        """The zones (subset positions) that hold a row, increasing."""
+        return np.flatnonzero(self._row_of)
+
+    def rowmap(self, zones: I64) -> I32:
+        """Local id -> row for a window's ``zones`` (local id ``k + 1`` is ``zones[k]``; 0 -> 0); lends rows."""
+        rows = self._row_of[zones]
+        new = np.flatnonzero(rows == 0)
+        if len(new):
+            if len(new) > self._n_free:
+                self._grow(len(new) - self._n_free)
+            lent = self._free[self._n_free - len(new) : self._n_free][::-1]
+            self._n_free -= len(new)
+            rows[new] = lent
+            self._row_of[zones[new]] = lent
+        return np.concatenate([np.zeros(1, np.int32), rows])
+
+    def rows_of(self, zones: I64) -> I64:
+        """The rows of open ``zones``."""
+        return self._row_of[zones].astype(np.int64)
+
+    def release(self, zones: I64) -> None:
+        """``zones`` are done: their rows (read out and zeroed by the caller) go back to the free stack."""
+        rows = self._row_of[zones]
+        self._row_of[zones] = 0
+        self._free[self._n_free : self._n_free + len(rows)] = rows[::-1]
+        self._n_free += len(rows)
+
+    def _grow(self, short: int) -> None:
+        old = len(self.counts) - 1
+        rows = max(2 * old, old + short, 64)
+        counts = np.zeros((rows + 1, self.n_dn), self.dtype)
+        counts[: old + 1] = self.counts
+        tallies = np.zeros((rows + 1, 2), np.int64)
+        tallies[: old + 1] = self.tallies
+        self.counts, self.tallies = counts, tallies
+        free = np.zeros(rows, np.int32)
+        free[: self._n_free] = self._free[: self._n_free]
+        # the new rows go under the free ones, so that rows already touched are lent first
+        added = np.arange(rows, old, -1, dtype=np.int32)
+        free[len(added) : len(added) + self._n_free] = free[: self._n_free].copy()
+        free[: len(added)] = added
+        self._free, self._n_free = free, self._n_free + len(added)
