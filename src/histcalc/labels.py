@@ -146,13 +146,25 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     # Rows whose centre r + 0.5 lies in [py0, py1).
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
-    edge, rows = _repeat_rows(first, np.maximum(last - first, 0))
-    x = _x_at(px0[edge], py0[edge], px1[edge], py1[edge], rows + 0.5)
+    count = np.maximum(last - first, 0)
+    rows = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - first, count)
+    # _x_at's arithmetic, operation for operation (so bit for bit), with each edge's values repeated over its
+    # rows (a sequential copy, cheaper than a gather) and in place (one array, not one per step).
+    x = rows + 0.5
+    x -= np.repeat(py0, count)
+    x *= np.repeat(px1 - px0, count)
+    x /= np.repeat(py1 - py0, count)
+    x += np.repeat(px0, count)
     # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
     # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
     # sorting x would (ties between columns cannot change which centres are inside).
-    column = np.clip(np.ceil(x - 0.5), 0, width).astype(np.int64)
-    keys = (zone[edge] * height + rows) * (width + 1) + column
+    x -= 0.5
+    column = np.clip(np.ceil(x, out=x), 0, width, out=x).astype(np.int64)
+    keys = np.repeat(zone, count)
+    keys *= height
+    keys += rows
+    keys *= width + 1
+    keys += column
     keys.sort(kind="stable")  # runs already sorted (edges in zone order, rows ascending): timsort merges them
     enter, leave = keys[0::2], keys[1::2]
     line = enter // (width + 1)
