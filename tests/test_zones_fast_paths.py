@@ -16,6 +16,7 @@ import pytest
 import shapely
 import shapely.affinity
 
+from histcalc.errors import AccountingError
 from histcalc.parcels import parcel_geometries
 from histcalc.zones import Zones, _id_text, _id_texts, _read_arrow, _read_raw, flatten, load_zones
 
@@ -66,6 +67,12 @@ def test_flat_arrays_equal_shapely_ragged_arrays(make: Any) -> None:
     for mine, theirs in zip(got, expected, strict=True):
         np.testing.assert_array_equal(mine, theirs)
     assert all(a.dtype == np.int64 for a in got[1:])
+
+
+def test_flattening_anything_but_polygons_is_refused() -> None:
+    line = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(AccountingError, match="only \\(multi\\)polygons"):
+        flatten(np.array([shapely.box(0, 0, 1, 1), line], dtype=object))
 
 
 def test_zones_meeting_a_raster_are_those_shapely_says_intersect() -> None:

@@ -218,7 +218,10 @@ def flatten(geoms: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.float64], Of
     """
     import shapely
 
-    multi = shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOLYGON
+    kind = shapely.get_type_id(geoms)
+    if not np.isin(kind, (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)).all():
+        raise AccountingError("zones: only (multi)polygons can be flattened")  # _polygonal makes sure of it
+    multi = kind == shapely.GeometryType.MULTIPOLYGON
     part_counts = np.ones(len(geoms), dtype=np.int64)
     part_counts[multi] = shapely.get_num_geometries(geoms[multi])
     polygons = _parts(geoms, multi, part_counts)
