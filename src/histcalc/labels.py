@@ -44,6 +44,9 @@ class _Edges:
     x1: npt.NDArray[np.float64]
     y1: npt.NDArray[np.float64]
     zone: npt.NDArray[np.int64]
+    low: npt.NDArray[np.float64]
+    """min(y0, y1): computed once per subset, not per window."""
+    high: npt.NDArray[np.float64]
 
 
 def label_layers(
@@ -72,12 +75,23 @@ def window_labels(
         rows, zone, start, stop = _union(_concat((rows, zone, start, stop), _edge_runs(edges, shape)), shape)
     if len(rows) == 0:
         return none
-    zones, local = np.unique(zone, return_inverse=True)  # local id = 1 + index into zones
+    zones, local = _zone_ids(zone)  # local id = 1 + index into zones
     single = None if all_touched else _single_layer(rows, local, start, stop, shape)  # neighbours touch
     if single is not None:
         return WindowLabels([single], zones, (int((stop - start).sum()),))
     layers = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape)
     return WindowLabels(layers, zones, tuple(int(np.count_nonzero(layer)) for layer in layers))
+
+
+def _zone_ids(zone: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(zone, return_inverse=True)``; in one pass when ``zone`` is sorted, as the runs come out."""
+    change = zone[1:] != zone[:-1]
+    if len(zone) == 0 or not (zone[1:] >= zone[:-1]).all():
+        zones, local = np.unique(zone, return_inverse=True)
+        return zones, local.reshape(-1)
+    local = np.zeros(len(zone), dtype=np.int64)
+    np.cumsum(change, out=local[1:])
+    return zone[np.concatenate([[True], change])], local
 
 
 def _window_bounds(a: float, c: float, e: float, f: float, height: int, width: int) -> tuple[float, ...]:
@@ -98,8 +112,8 @@ def _pixel_edges(
     near = (zone_bounds[:, 0] <= right) & (zone_bounds[:, 2] >= left)
     near &= (zone_bounds[:, 1] <= top) & (zone_bounds[:, 3] >= bottom)
     pick = near[edges.zone]
-    pick &= np.minimum(edges.y0, edges.y1) <= top
-    pick &= np.maximum(edges.y0, edges.y1) >= bottom
+    pick &= edges.low <= top
+    pick &= edges.high >= bottom
     # The same CRS coordinate always maps to the same pixel coordinate.
     px0, py0 = (edges.x0[pick] - c) / a, (edges.y0[pick] - f) / e
     px1, py1 = (edges.x1[pick] - c) / a, (edges.y1[pick] - f) / e
@@ -120,7 +134,7 @@ def _x_at(px0: Float, py0: Float, px1: Float, py1: Float, y: Float) -> Float:
 def _repeat_rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> tuple[Any, Any]:
     """For items with ``count`` rows from ``first`` on: the item of each (item, row) pair, and the row."""
     item = np.repeat(np.arange(len(count)), count)
-    return item, first[item] + np.arange(len(item)) - np.repeat(np.cumsum(count) - count, count)
+    return item, np.arange(len(item)) - np.repeat(np.cumsum(count) - count - first, count)
 
 
 def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], shape: tuple[int, int]) -> Runs:
@@ -132,13 +146,25 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     # Rows whose centre r + 0.5 lies in [py0, py1).
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
-    edge, rows = _repeat_rows(first, np.maximum(last - first, 0))
-    x = _x_at(px0[edge], py0[edge], px1[edge], py1[edge], rows + 0.5)
+    count = np.maximum(last - first, 0)
+    rows = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - first, count)
+    # _x_at's arithmetic, operation for operation (so bit for bit), with each edge's values repeated over its
+    # rows (a sequential copy, cheaper than a gather) and in place (one array, not one per step).
+    x = rows + 0.5
+    x -= np.repeat(py0, count)
+    x *= np.repeat(px1 - px0, count)
+    x /= np.repeat(py1 - py0, count)
+    x += np.repeat(px0, count)
     # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
     # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
     # sorting x would (ties between columns cannot change which centres are inside).
-    column = np.clip(np.ceil(x - 0.5), 0, width).astype(np.int64)
-    keys = (zone[edge] * height + rows) * (width + 1) + column
+    x -= 0.5
+    column = np.clip(np.ceil(x, out=x), 0, width, out=x).astype(np.int64)
+    keys = np.repeat(zone, count)
+    keys *= height
+    keys += rows
+    keys *= width + 1
+    keys += column
     keys.sort(kind="stable")  # runs already sorted (edges in zone order, rows ascending): timsort merges them
     enter, leave = keys[0::2], keys[1::2]
     line = enter // (width + 1)
@@ -234,7 +260,8 @@ def _burn(
     steps = np.zeros(height * width + 1, dtype=np.int32)
     np.add.at(steps, rows * width + start, value)
     np.add.at(steps, rows * width + stop, -value)
-    return np.cumsum(steps[:-1], dtype=np.int32).reshape(shape)
+    np.cumsum(steps, out=steps)  # in place: a fresh raster costs its page faults, as much as the sum
+    return steps[:-1].reshape(shape)
 
 
 def _layers(
@@ -296,7 +323,9 @@ def _edges(subset: ZoneSubset) -> _Edges:
     is_start[subset.ring_offsets[1:] - 1] = False  # a ring's last point closes it: no edge starts there
     starts = np.flatnonzero(is_start)
     xy = subset.coords
-    edges = _Edges(xy[starts, 0], xy[starts, 1], xy[starts + 1, 0], xy[starts + 1, 1], zone_of_point[starts])
+    y0, y1 = xy[starts, 1], xy[starts + 1, 1]
+    low, high = np.minimum(y0, y1), np.maximum(y0, y1)
+    edges = _Edges(xy[starts, 0], y0, xy[starts + 1, 0], y1, zone_of_point[starts], low, high)
     _EDGE_MEMO[subset.key] = edges
     if len(_EDGE_MEMO) > _EDGE_MEMO_SIZE:
         _EDGE_MEMO.popitem(last=False)
