@@ -455,7 +455,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         met = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
         lines.append(f"| {t['target']} | {_fmt(t['value'])} | {met} | {t['figures']} |")
     lines += ["", "## Checks", ""] + [f"- {c}" for c in summary["checks"]]
-    lines += ["", "## Label cache (1-process runs, `histcalc.labels.process_cache()`)", ""]
+    lines += ["", "## Label cache (1-process runs, `histcalc.label_cache.process_cache()`)", ""]
     for c in summary["label_cache"]:
         lines.append(
             f"- {c['key']}: {c['hits']} hits, {c['misses']} misses (hit rate {_fmt(c['hit_rate'], 3)}); "
@@ -539,11 +539,11 @@ def run_plain_tile(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_zonal(args: argparse.Namespace) -> dict[str, Any]:
     """load_zones + compute_histogram(zones=...); then (untimed) the checks and the label cache's account."""
-    from histcalc import compute_histogram, labels
+    from histcalc import compute_histogram, label_cache
     from histcalc.zones import load_zones
 
     if args.budget:  # a benchmark setting, to see what a larger cache would give; forked workers inherit it
-        labels._PROCESS_CACHE = labels.LabelCache(args.budget * 1024 * 1024)
+        label_cache._PROCESS_CACHE = label_cache.LabelCache(args.budget * 1024 * 1024)
     started = time.perf_counter()
     zones = load_zones(args.parcels_file, id_field="parcel_id")
     load_s = time.perf_counter() - started
@@ -551,7 +551,7 @@ def run_zonal(args: argparse.Namespace) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     out: dict[str, Any] = {"seconds": seconds, "load_s": load_s, "failed": len(result.files_failed)}
     out.update(_zone_totals(result))
-    cache = labels.process_cache()
+    cache = label_cache.process_cache()
     if cache.hits + cache.misses:  # the tasks ran in this process
         out.update(cache_hits=cache.hits, cache_misses=cache.misses, cache_budget_mib=cache.max_bytes >> 20)
         out["cache_mib"] = round(cache._bytes / 2**20, 1)

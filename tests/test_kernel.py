@@ -141,7 +141,13 @@ def zonal_blocks(draw: st.DrawFn) -> dict[str, Any]:
     n_layers = draw(st.integers(1, 3))
     labels = draw(hnp.arrays(np.int32, (n_layers, shape[0], shape[1] + 1), elements=st.integers(0, zones)))
     rows = draw(st.permutations(list(range(1, zones + 1))))
-    return {**block, "labels": labels[:, :, 1:], "zones": zones, "rowmap": np.array([0, *rows], np.int32)}
+    dtype = draw(st.sampled_from([np.int32, np.uint16]))  # as made, and as the label cache keeps them
+    return {
+        **block,
+        "labels": labels[:, :, 1:].astype(dtype),
+        "zones": zones,
+        "rowmap": np.array([0, *rows], np.int32),
+    }
 
 
 @SETTINGS

@@ -25,7 +25,8 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 
 from histcalc.errors import InvalidZones, UsageError
-from histcalc.labels import LabelCache, label_layers
+from histcalc.label_cache import LabelCache
+from histcalc.labels import label_layers
 from histcalc.parcels import make_parcels, parcel_geometries
 from histcalc.zones import Zones, ZoneSubset, load_zones, pack
 from tests.conftest import write_raster

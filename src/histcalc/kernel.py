@@ -187,7 +187,7 @@ class ZoneTallies:
 
 
 def count_zones(
-    layers: npt.NDArray[np.int32],
+    layers: npt.NDArray[np.integer[Any]],
     rowmap: npt.NDArray[np.int32],
     data: Array,
     counts: DenseCounts,
@@ -228,7 +228,7 @@ def count_zones(
 
 
 def count_zones_numpy(
-    layers: npt.NDArray[np.int32],
+    layers: npt.NDArray[np.integer[Any]],
     rowmap: npt.NDArray[np.int32],
     data: Array,
     counts: DenseCounts,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,40 +348,6 @@ def greedy_layers(n: int, left: npt.NDArray[np.int64], right: npt.NDArray[np.int
     return layers
 
 
-class LabelCache:
-    """Label layers per (subset, grid window, rule), least recently used dropped beyond ``max_bytes``.
-
-    The files of one tile grid (all dates of a Sentinel-2 tile) share their subset (``Zones.for_raster`` is
-    memoised) and their window transforms, so after the first date every window's labels are a cache hit.
-    Returned arrays are read-only: they are shared between files.
-    """
-
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.hits = self.misses = 0
-        self._bytes = 0
-        self._entries: OrderedDict[tuple[Any, ...], WindowLabels] = OrderedDict()
-
-    def get(
-        self, subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
-    ) -> WindowLabels:
-        key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
-        if key in self._entries:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        self.misses += 1
-        labels = window_labels(subset, window_transform, shape, all_touched)
-        for layer in labels.layers:
-            layer.setflags(write=False)
-        self._entries[key] = labels
-        self._bytes += labels.nbytes
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
-            _, dropped = self._entries.popitem(last=False)
-            self._bytes -= dropped.nbytes
-        return labels
-
-
 @dataclass(frozen=True)
 class WindowLabels:
     """A window's label layers in window-local ids: 1 + index into ``zones`` (0 = no zone).
@@ -390,7 +357,7 @@ class WindowLabels:
     the file meets. The layers are read-only: they are shared between the files of one grid.
     """
 
-    layers: list[Labels]
+    layers: Sequence[npt.NDArray[np.integer[Any]]]  # int32 as made; uint16 where the label cache narrows them
     zones: npt.NDArray[np.int64]
     pixels: tuple[int, ...]
     """The labelled pixels of each layer."""
@@ -405,14 +372,3 @@ class WindowLabels:
     def positions(self) -> npt.NDArray[np.int32]:
         """Local id -> 1 + subset position (0 -> 0): the layers' labels in the subset's numbering."""
         return np.concatenate([[0], self.zones + 1]).astype(np.int32)
-
-
-_PROCESS_CACHE: LabelCache | None = None
-
-
-def process_cache() -> LabelCache:
-    """One label cache per process (per Spark python worker or pool worker), created on first use."""
-    global _PROCESS_CACHE
-    if _PROCESS_CACHE is None:
-        _PROCESS_CACHE = LabelCache()
-    return _PROCESS_CACHE

@@ -22,7 +22,8 @@ import numpy.typing as npt
 from histcalc import kernel
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError
-from histcalc.labels import WindowLabels, process_cache
+from histcalc.label_cache import process_cache
+from histcalc.labels import WindowLabels
 from histcalc.task_counter import TaskCounter
 from histcalc.zonal import ZoneTable, dn_slots_and_values
 from histcalc.zone_readout import ReadOut

@@ -1,0 +1,71 @@
+"""Zone labels kept per process: every date of a tile grid reuses its windows' labels.
+
+The labels of a window are computed once (:func:`histcalc.labels.window_labels`) and kept, least recently
+used dropped beyond a byte budget. Windows of fewer than 65,535 zones keep their layers as uint16 (half
+the memory, and half the bytes the counting kernel reads per pixel).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from histcalc.labels import WindowLabels, window_labels
+from histcalc.zones import ZoneSubset
+
+_U16_ZONES = np.iinfo(np.uint16).max
+
+
+class LabelCache:
+    """Label layers per (subset, grid window, rule), least recently used dropped beyond ``max_bytes``.
+
+    The files of one tile grid (all dates of a Sentinel-2 tile) share their subset (``Zones.for_raster`` is
+    memoised) and their window transforms, so after the first date every window's labels are a cache hit.
+    Returned arrays are read-only: they are shared between files.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.hits = self.misses = 0
+        self._bytes = 0
+        self._entries: OrderedDict[tuple[Any, ...], WindowLabels] = OrderedDict()
+
+    def get(
+        self, subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
+    ) -> WindowLabels:
+        key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
+        if key in self._entries:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        self.misses += 1
+        labels = _narrowed(window_labels(subset, window_transform, shape, all_touched))
+        for layer in labels.layers:
+            layer.setflags(write=False)
+        self._entries[key] = labels
+        self._bytes += labels.nbytes
+        while self._bytes > self.max_bytes and len(self._entries) > 1:
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= dropped.nbytes
+        return labels
+
+
+_PROCESS_CACHE: LabelCache | None = None
+
+
+def process_cache() -> LabelCache:
+    """One label cache per process (per Spark python worker or pool worker), created on first use."""
+    global _PROCESS_CACHE
+    if _PROCESS_CACHE is None:
+        _PROCESS_CACHE = LabelCache()
+    return _PROCESS_CACHE
+
+
+def _narrowed(labels: WindowLabels) -> WindowLabels:
+    """``labels`` with uint16 layers when its local ids fit (they count from 1 to the window's zones)."""
+    if len(labels.zones) >= _U16_ZONES:
+        return labels
+    layers = [layer.astype(np.uint16) for layer in labels.layers]
+    return WindowLabels(layers, labels.zones, labels.pixels)
