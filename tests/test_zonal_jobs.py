@@ -219,13 +219,33 @@ def test_sixteen_bit_data_with_many_zones_counts_sparsely(engine: str, tmp_path:
             assert got.moments.mean == pytest.approx(values.mean()) and got.vmax == values.max()
 
 
-def test_dense_zone_counts_widen_before_an_int32_cell_could_overflow(
-    zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("uint16_max", "int32_max", "chosen"), [(50, 2**31 - 1, np.int32), (50, 50, np.int64)])
+def test_dense_zone_counts_widen_before_a_cell_could_overflow(
+    zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uint16_max: int, int32_max: int, chosen: type
 ) -> None:
-    """Per-task counts are int32 until the labelled pixels could pass the limit (lowered here to 50)."""
+    """Dense counts are uint16 while no zone's bounds touch more pixels than it holds, int32 while the raster's
+    pixels fit, int64 beyond (the limits lowered here to 50): the counts stay exact in each."""
     import histcalc.zone_counter as zone_counter
+    from histcalc.zone_rows import ZoneRows
 
-    monkeypatch.setattr(zone_counter, "_INT32_MAX", 50)
+    made: list[Any] = []
+    monkeypatch.setattr(zone_counter, "_UINT16_MAX", uint16_max)
+    monkeypatch.setattr(zone_counter, "_INT32_MAX", int32_max)
+    monkeypatch.setattr(zone_counter, "ZoneRows", lambda *a, **k: made.append(a[2]) or ZoneRows(*a, **k))
     scene_list = scenes(tmp_path, days=2)
     result = compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=load_zones(zones_file, "name"))
     check(result, scene_list, {s.day.isoformat(): [s] for s in scene_list})  # type: ignore[union-attr]
+    assert made and set(made) == {chosen}
+
+
+def test_parcels_count_into_uint16_rows(zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test zones touch at most ~400 pixels each: their rows are uint16 (and the counts exact)."""
+    import histcalc.zone_counter as zone_counter
+    from histcalc.zone_rows import ZoneRows
+
+    made: list[Any] = []
+    monkeypatch.setattr(zone_counter, "ZoneRows", lambda *a, **k: made.append(a[2]) or ZoneRows(*a, **k))
+    scene_list = scenes(tmp_path, days=1)
+    result = compute_histogram(scene_list, BINS, workers=1, zones=load_zones(zones_file, "name"))
+    check(result, scene_list, {"": scene_list})
+    assert made and set(made) == {np.uint16}

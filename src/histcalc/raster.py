@@ -162,7 +162,7 @@ def zonal_histogram_of(
                 raise RasterReadError(f"{href}: zonal histograms need 8- or 16-bit integer data, not {src.dtypes[0]}")
             zones = ZoneCounter(
                 subset, counter.lo, counter.dn_counts.shape[1], counter.nodata_dn, spec.all_touched,
-                bins, counter.scale, counter.offset, src.width * src.height,
+                bins, counter.scale, counter.offset, (src.transform.a, src.transform.e, src.width * src.height),
             )  # fmt: skip
             histogram = _count_with(src, counter, spec, gdal, zones)
             return histogram, zones.table()

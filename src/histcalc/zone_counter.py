@@ -33,6 +33,7 @@ from histcalc.zones import ZoneSubset
 BoolArray = npt.NDArray[np.bool_]
 _DENSE_MAX_DNS = 4096
 _INT32_MAX = np.iinfo(np.int32).max
+_UINT16_MAX = np.iinfo(np.uint16).max
 
 
 class ZoneCounter:
@@ -48,8 +49,9 @@ class ZoneCounter:
         bins: BinSpec,
         scale: float,
         offset: float,
-        task_pixels: int = _INT32_MAX + 1,
+        grid: tuple[float, float, int] | None = None,
     ) -> None:
+        """``grid``: the raster's pixel width and height (CRS units) and its pixels, which bound a zone's count."""
         self.subset, self.lo, self.nodata_dn, self.all_touched = subset, lo, nodata_dn, all_touched
         self.n_dn = n_dn
         self.bins = bins
@@ -57,15 +59,26 @@ class ZoneCounter:
         # 8-bit data (256 columns) is counted into dense rows lent to the open zones; 16-bit data (65,536
         # columns, 0.5 MB a zone) keeps sparse (zone, DN) cells instead, counted in numpy.
         self.wide = n_dn > _DENSE_MAX_DNS
-        # int32 halves the dense rows; int64 only where a zone's cell could pass 2**31 - 1 in this task
-        dtype = np.int64 if task_pixels > _INT32_MAX else np.int32
-        self.rows = ZoneRows(0 if self.wide else len(subset), 0 if self.wide else n_dn, dtype)
+        self.rows = ZoneRows(0 if self.wide else len(subset), 0 if self.wide else n_dn, self._cell_type(grid))
         self.readout = ReadOut(self.slots, self.values, bins.count, len(subset))
         self.excess = np.zeros(n_dn if not self.wide else 0, np.int64)  # see kernel.count_zones
         self.excess_tallies = np.zeros(3, np.int64)  # pixels, nodata by mask band, masked
         self.cells: list[npt.NDArray[np.int64]] = []
         self.tallies = np.zeros((len(subset) + 1, 2 if self.wide else 0), dtype=np.int64)
         self.labelled = 0
+
+    def _cell_type(self, grid: tuple[float, float, int] | None) -> type[np.integer[Any]]:
+        """The narrowest dense count that no (zone, DN) cell can overflow in this task: a zone counts at most
+        the pixels its bounds touch (parcels: uint16, half the rows of int32), and at most the raster's."""
+        if grid is None:
+            return np.int64
+        width, height, pixels = grid
+        if len(self.subset):
+            b = self.subset.bounds
+            touched = (np.ceil((b[:, 2] - b[:, 0]) / abs(width)) + 2) * (np.ceil((b[:, 3] - b[:, 1]) / abs(height)) + 2)
+            if touched.max() <= _UINT16_MAX:
+                return np.uint16
+        return np.int32 if pixels <= _INT32_MAX else np.int64
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         """The zones' extent in the raster's CRS (None: no zone meets the raster)."""

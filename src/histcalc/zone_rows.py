@@ -7,6 +7,8 @@ in a row map. The rows grow (doubling) when more zones are open at once than the
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -17,7 +19,7 @@ I64 = npt.NDArray[np.int64]
 class ZoneRows:
     """Counts and tallies (nodata by mask band, masked) per lent row, for the zones of one subset."""
 
-    def __init__(self, zones: int, n_dn: int, dtype: type[np.integer], rows: int = 0) -> None:
+    def __init__(self, zones: int, n_dn: int, dtype: type[np.integer[Any]], rows: int = 0) -> None:
         self.n_dn, self.dtype = n_dn, dtype
         self.counts = np.zeros((rows + 1, n_dn), dtype)
         self.tallies = np.zeros((rows + 1, 2), np.int64)
