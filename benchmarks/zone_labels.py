@@ -1,7 +1,7 @@
 """The label step of zonal histograms on a full tile: ``python benchmarks/zone_labels.py [--parcels N]``.
 
-Generates N demo parcels over the demo tile 31UFS (histcalc.parcels), reads them back (histcalc.zones), cuts
-the tile's subset in its own CRS and in the neighbouring UTM zone's, and labels the whole 10980 px grid in the
+Generates N demo parcels over the demo tile 31UFS (histcalc.parcels), reads them back (histcalc.zone_files),
+cuts the tile's subset in its own CRS and in the neighbouring UTM zone's, and labels the whole 10980 px grid in the
 row bands the raster reader uses (centre rule, then all-touched); then the same bands with
 rasterio.features.rasterize (shapely geometries, as measured in issue 10) for comparison. Prints one JSON
 line of timings (seconds) and memory (MiB); one core.
@@ -24,7 +24,7 @@ from affine import Affine
 from histcalc import demo
 from histcalc.labels import label_layers
 from histcalc.parcels import make_parcels
-from histcalc.zones import load_zones
+from histcalc.zone_files import load_zones
 
 BAND_PIXELS = 8 * 1024 * 1024  # as histcalc.raster reads: whole-width bands of about 8 Mpx
 

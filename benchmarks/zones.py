@@ -540,7 +540,7 @@ def run_plain_tile(args: argparse.Namespace) -> dict[str, Any]:
 def run_zonal(args: argparse.Namespace) -> dict[str, Any]:
     """load_zones + compute_histogram(zones=...); then (untimed) the checks and the label cache's account."""
     from histcalc import compute_histogram, label_cache
-    from histcalc.zones import load_zones
+    from histcalc.zone_files import load_zones
 
     if args.budget:  # a benchmark setting, to see what a larger cache would give; forked workers inherit it
         label_cache._PROCESS_CACHE = label_cache.LabelCache(args.budget * 1024 * 1024)
@@ -571,7 +571,7 @@ def run_zonal_datasets(args: argparse.Namespace, spark: Any = None) -> dict[str,
 
     from histcalc import compute_histogram
     from histcalc.zone_dataset import ZoneDatasets
-    from histcalc.zones import load_zones
+    from histcalc.zone_files import load_zones
 
     with tempfile.TemporaryDirectory(prefix="zones-bench-") as out:
         targets = ZoneDatasets(f"{out}/tidy/", f"{out}/stats/", (2.0, 50.0, 98.0))

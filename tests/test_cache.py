@@ -202,7 +202,7 @@ def test_the_job_hash_covers_every_counting_field_and_nothing_else() -> None:
 def test_zones_key_by_geometry_not_by_file(tmp_path: Path) -> None:
     import geopandas as gpd
 
-    from histcalc.zones import load_zones
+    from histcalc.zone_files import load_zones
 
     def subset(name: str, shift: float) -> Any:
         poly = shapely.box(X0 + 20 + shift, Y0 - 200, X0 + 200, Y0 - 20)
@@ -224,7 +224,7 @@ def test_zonal_may_then_june_equals_a_clean_run_and_moved_zones_miss(
 ) -> None:
     import geopandas as gpd
 
-    from histcalc.zones import load_zones
+    from histcalc.zone_files import load_zones
 
     spark = request.getfixturevalue("spark") if engine == "spark" else None
 

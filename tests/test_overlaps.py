@@ -308,7 +308,7 @@ def test_many_identical_copies_count_once_and_read_at_most_four(tmp_path: Path) 
 def test_zonal_job_counts_each_location_once(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> None:
     import geopandas as gpd
 
-    from histcalc.zones import load_zones
+    from histcalc.zone_files import load_zones
 
     straddling = shapely.box(690_050.0, 5_620_050.0, 720_050.0, 5_650_050.0)  # across the 31UFS/31UGS overlap
     path = tmp_path / "zones.gpkg"

@@ -14,7 +14,7 @@ from rasterio.transform import Affine
 from histcalc import Scene, compute_histogram
 from histcalc.bins import BinSpec
 from histcalc.plan import Overrides
-from histcalc.zones import load_zones
+from histcalc.zone_files import load_zones
 from tests.conftest import write_raster
 
 CRS = "EPSG:32631"

@@ -16,8 +16,8 @@ import pytest
 
 from histcalc import compute_histogram
 from histcalc.zone_dataset import MARKER, ZoneDatasets
+from histcalc.zone_files import load_zones
 from histcalc.zone_report import stats_columns, tidy_rows
-from histcalc.zones import load_zones
 from tests.test_zonal_jobs import BINS, CRS, ZONES, scenes
 
 PERCENTILES = (2.0, 50.0, 98.0)

@@ -28,7 +28,8 @@ from histcalc.errors import InvalidZones, UsageError
 from histcalc.label_cache import LabelCache
 from histcalc.labels import label_layers
 from histcalc.parcels import make_parcels, parcel_geometries
-from histcalc.zones import Zones, ZoneSubset, load_zones, pack
+from histcalc.zone_files import load_zones
+from histcalc.zones import Zones, ZoneSubset, pack
 from tests.conftest import write_raster
 
 UTM31 = "EPSG:32631"

@@ -18,7 +18,8 @@ import shapely.affinity
 
 from histcalc.errors import AccountingError
 from histcalc.parcels import parcel_geometries
-from histcalc.zones import Zones, _id_text, _id_texts, _read_arrow, _read_raw, flatten, load_zones
+from histcalc.zone_files import _id_text, _id_texts, _read_arrow, _read_raw, load_zones
+from histcalc.zones import Zones, flatten
 
 UTM31 = "EPSG:32631"
 

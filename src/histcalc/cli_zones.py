@@ -26,8 +26,8 @@ def zones_from_args(ns: argparse.Namespace) -> Zones | None:
         if given:
             raise UsageError(f"{', '.join(given)} needs --zones FILE")
         return None
+    from histcalc.zone_files import load_zones
     from histcalc.zone_report import check_zone_stats_path
-    from histcalc.zones import load_zones
 
     datasets = zone_datasets_from_args(ns, ())
     if ns.zone_stats and datasets.stats is None:

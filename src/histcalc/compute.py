@@ -64,7 +64,7 @@ def compute_histogram(
     ``spark`` (a SparkSession) or starts one on ``master``; "local" uses ``workers`` processes.
     The default is Spark when a session or master is given, else the local engine.
     ``group_by`` (date, month, year, tile, item) also gives one histogram per group.
-    ``zones`` (from :func:`histcalc.zones.load_zones`): also one histogram per zone (and group), in
+    ``zones`` (from :func:`histcalc.zone_files.load_zones`): also one histogram per zone (and group), in
     ``result.zone_tables``; the main histogram then counts the pixels of the zones' union.
     ``zone_datasets``: write those tables as Parquet datasets where they are reduced (Spark executors
     included) instead of returning them (``result.zone_tables`` is then empty, ``result.zones_with_pixels``
