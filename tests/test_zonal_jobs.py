@@ -226,12 +226,11 @@ def test_dense_zone_counts_widen_before_a_cell_could_overflow(
     """Dense counts are uint16 while no zone's bounds touch more pixels than it holds, int32 while the raster's
     pixels fit, int64 beyond (the limits lowered here to 50): the counts stay exact in each."""
     import histcalc.zone_counter as zone_counter
-    from histcalc.zone_rows import ZoneRows
 
     made: list[Any] = []
     monkeypatch.setattr(zone_counter, "_UINT16_MAX", uint16_max)
     monkeypatch.setattr(zone_counter, "_INT32_MAX", int32_max)
-    monkeypatch.setattr(zone_counter, "ZoneRows", lambda *a, **k: made.append(a[2]) or ZoneRows(*a, **k))
+    monkeypatch.setattr(zone_counter.ZoneCounter, "_cell_type", _recorded(zone_counter.ZoneCounter._cell_type, made))
     scene_list = scenes(tmp_path, days=2)
     result = compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=load_zones(zones_file, "name"))
     check(result, scene_list, {s.day.isoformat(): [s] for s in scene_list})  # type: ignore[union-attr]
@@ -241,11 +240,51 @@ def test_dense_zone_counts_widen_before_a_cell_could_overflow(
 def test_parcels_count_into_uint16_rows(zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test zones touch at most ~400 pixels each: their rows are uint16 (and the counts exact)."""
     import histcalc.zone_counter as zone_counter
-    from histcalc.zone_rows import ZoneRows
 
     made: list[Any] = []
-    monkeypatch.setattr(zone_counter, "ZoneRows", lambda *a, **k: made.append(a[2]) or ZoneRows(*a, **k))
+    monkeypatch.setattr(zone_counter.ZoneCounter, "_cell_type", _recorded(zone_counter.ZoneCounter._cell_type, made))
     scene_list = scenes(tmp_path, days=1)
     result = compute_histogram(scene_list, BINS, workers=1, zones=load_zones(zones_file, "name"))
     check(result, scene_list, {"": scene_list})
     assert made and set(made) == {np.uint16}
+
+
+def _recorded(method: Any, made: list[Any]) -> Any:
+    def wrapper(self: Any, *args: Any) -> Any:
+        made.append(method(self, *args))
+        return made[-1]
+
+    return wrapper
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+def test_rows_lent_window_by_window_count_the_same(
+    engine: str, zones_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request
+) -> None:
+    """With the dense budget at 0, each zone borrows a row while windows of 16 pixel rows meet it and is read
+    out after its last one (most before the task ends): the tables still equal brute force."""
+    import histcalc.raster as raster
+    import histcalc.zone_counter as zone_counter
+
+    spark = request.getfixturevalue("spark") if engine == "spark" else None
+    monkeypatch.setattr(zone_counter, "_DENSE_BUDGET", 0)
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 16 * W)
+    reads: list[int] = []
+    monkeypatch.setattr(zone_counter.ZoneCounter, "_read_out", _counted(zone_counter.ZoneCounter._read_out, reads))
+    scene_list = scenes(tmp_path, days=2, with_scl=True)
+    overrides = Overrides(mask_asset="SCL", mask_values=SCL_DROP)
+    result = compute_histogram(
+        scene_list, BINS, engine=engine, spark=spark, workers=1, overrides=overrides, group_by="date",
+        zones=load_zones(zones_file, "name"),
+    )  # fmt: skip
+    check(result, scene_list, {s.day.isoformat(): [s] for s in scene_list}, SCL_DROP)  # type: ignore[union-attr]
+    if engine == "local":  # the tasks ran in this process: zones were read out in more than one batch a task
+        assert sum(1 for n in reads if n) > len(scene_list)
+
+
+def _counted(method: Any, reads: list[int]) -> Any:
+    def wrapper(self: Any, zones: Any) -> Any:
+        reads.append(len(zones))
+        return method(self, zones)
+
+    return wrapper

@@ -34,6 +34,7 @@ BoolArray = npt.NDArray[np.bool_]
 _DENSE_MAX_DNS = 4096
 _INT32_MAX = np.iinfo(np.int32).max
 _UINT16_MAX = np.iinfo(np.uint16).max
+_DENSE_BUDGET = 64 * 1024 * 1024
 
 
 class ZoneCounter:
@@ -59,7 +60,11 @@ class ZoneCounter:
         # 8-bit data (256 columns) is counted into dense rows lent to the open zones; 16-bit data (65,536
         # columns, 0.5 MB a zone) keeps sparse (zone, DN) cells instead, counted in numpy.
         self.wide = n_dn > _DENSE_MAX_DNS
-        self.rows = ZoneRows(0 if self.wide else len(subset), 0 if self.wide else n_dn, self._cell_type(grid))
+        dtype = self._cell_type(grid)
+        self.rows = ZoneRows(0 if self.wide else len(subset), 0 if self.wide else n_dn, dtype)
+        # A row for every zone of the subset when they fit the budget (parcels in uint16: 51 MB for 100,000),
+        # read out once at the end in zone order; else rows lent to the zones of about one window at a time.
+        self.lend = len(subset) * n_dn * np.dtype(dtype).itemsize > _DENSE_BUDGET
         self.readout = ReadOut(self.slots, self.values, bins.count, len(subset))
         self.excess = np.zeros(n_dn if not self.wide else 0, np.int64)  # see kernel.count_zones
         self.excess_tallies = np.zeros(3, np.int64)  # pixels, nodata by mask band, masked
@@ -102,16 +107,18 @@ class ZoneCounter:
     ) -> None:
         """Count ``data`` for the zones of ``labels`` inside the AOI, and the pixels in any zone into ``union``.
 
-        ``transform`` is the window's: the zones that end above its bottom line are read out (the windows
-        of a task come top to bottom; one that does not only costs a merge).
+        ``transform`` is the window's: when rows are lent, the zones that end above its bottom line are read
+        out (the windows of a task come top to bottom; one that does not only costs a merge).
         """
         if self.wide:
             union.add(data, self._add_wide(labels, data, inside, valid, quality), valid, quality)
             return
         if not len(labels.zones):
             return
-        if len(self.rows.counts) == 1:  # the first window: room for its zones and a quarter more
+        if len(self.rows.counts) == 1 and self.lend:  # the first window: room for its zones and a quarter more
             self.rows = ZoneRows(len(self.subset), self.n_dn, self.rows.dtype, len(labels.zones) * 5 // 4)
+        elif len(self.rows.counts) == 1:
+            self.rows = ZoneRows.every_zone(len(self.subset), self.n_dn, self.rows.dtype)
         rowmap = self.rows.rowmap(labels.zones)
         layers = labels.layers[0][None] if len(labels) == 1 else np.stack(labels.layers)
         seen = kernel.count_zones(
@@ -120,7 +127,8 @@ class ZoneCounter:
         )  # fmt: skip
         self.labelled += seen.labelled
         self.excess_tallies += (seen.excess.pixels, seen.excess.nodata, seen.excess.masked)
-        self._read_out(labels.zones[self._done(labels.zones, transform, data.shape[0])])
+        if self.lend:
+            self._read_out(labels.zones[self._done(labels.zones, transform, data.shape[0])])
 
     def finish(self, union: TaskCounter) -> None:
         """After the last window: read out the zones still open and hand ``union`` the pixels in any zone (for
@@ -128,6 +136,8 @@ class ZoneCounter:
         if self.wide:
             return
         self._read_out(self.rows.open)
+        if not self.lend:
+            self.rows.give_back()
         totals, (pixels, nodata, masked) = self.readout.totals, self.excess_tallies.tolist()
         tallies = kernel.Tallies(self.labelled - pixels, int(totals[-2]) - nodata, int(totals[-1]) - masked)
         union.add_union(totals[:-2] - self.excess, tallies)
