@@ -230,9 +230,10 @@ def count_float(
 
 @njit(nogil=True, cache=True)
 def zone_cells(
-    counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset, cells, n_cells, ints, floats, n_zones, totals,
+    counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset,
+    cell_zone, cell_slot, cell_count, n_cells, ints, floats, n_zones, totals,
 ):  # fmt: skip
-    """Append the sparse table of the dense ``rows`` (zones ``zone_ids``) to ``cells``/``ints``/``floats``.
+    """Append the sparse table of the dense ``rows`` (zones ``zone_ids``) to the cell columns, ``ints``, ``floats``.
 
     ``counts[row, dn]``, ``tallies[row, (nodata, masked)]``. Appends, from ``n_cells`` and ``n_zones``,
     the cells ``(zone, slot, count)`` and, for each zone seen (a cell, nodata or masked), ``(zone, nodata,
@@ -245,7 +246,7 @@ def zone_cells(
     dns = counts.shape[1]
     nonzero = np.empty(dns, np.int64)
     p = 0
-    while p < len(rows) and n_cells + dns <= cells.shape[1] and n_zones < ints.shape[0]:
+    while p < len(rows) and n_cells + dns <= cell_zone.size and n_zones < ints.shape[0]:
         r = rows[p]
         m = 0
         for j in range(dns):  # the row's non-zero DNs, without a branch per DN
@@ -265,10 +266,10 @@ def zone_cells(
                 nodata += c
                 continue
             if s != last:
-                cells[0, n_cells], cells[1, n_cells], cells[2, n_cells] = zone_ids[p], s, 0
+                cell_zone[n_cells], cell_slot[n_cells], cell_count[n_cells] = zone_ids[p], s, 0
                 n_cells += 1
                 last = s
-            cells[2, n_cells - 1] += c
+            cell_count[n_cells - 1] += c
             if 1 <= s <= nbins:
                 v = dn_values[j]
                 n += c
@@ -299,7 +300,8 @@ def zone_cells(
 
 @njit(nogil=True, cache=True)
 def gather_runs(columns, starts, lengths, order, out):
-    """``out[:, ...]`` = ``columns[:, runs]`` with run ``order[k]`` (``starts``, ``lengths``) placed k-th.
+    """``out[c]`` = the runs of ``columns[c]`` with run ``order[k]`` (``starts``, ``lengths``) placed k-th
+    (``columns``, ``out``: tuples of 1-D arrays).
 
     ``out`` comes from numpy: its allocator asks for huge pages, numba's does not, and first touching
     60 MB of 4 KB pages cost ~10 ns a cell here.
@@ -307,6 +309,6 @@ def gather_runs(columns, starts, lengths, order, out):
     n = 0
     for k in range(len(order)):
         s, m = starts[order[k]], lengths[order[k]]
-        for c in range(columns.shape[0]):
-            out[c, n : n + m] = columns[c, s : s + m]
+        for c in range(len(columns)):
+            out[c][n : n + m] = columns[c][s : s + m]
         n += m

@@ -283,27 +283,27 @@ def zone_cells(
     dn_values: npt.NDArray[np.float64],
     nbins: int,
     reset: bool,
-    out: tuple[Counts, int, Counts, npt.NDArray[np.float64], int, Counts],
+    out: tuple[tuple[Counts, Counts, Counts], int, Counts, npt.NDArray[np.float64], int, Counts],
 ) -> tuple[int, int, int]:
-    """Compiled: append the sparse table of the dense ``rows`` to ``out`` = (cells, n_cells, ints, floats,
-    n_zones, totals) while it fits; returns (rows done, n_cells, n_zones). See ``_jit.zone_cells``."""
-    cells, n_cells, ints, floats, n_zones, totals = out
+    """Compiled: append the sparse table of the dense ``rows`` to ``out`` = ((zone, slot, count) columns,
+    n_cells, ints, floats, n_zones, totals) while it fits; returns (rows done, n_cells, n_zones). See
+    ``_jit.zone_cells``."""
+    (cell_zone, cell_slot, cell_count), n_cells, ints, floats, n_zones, totals = out
     done: tuple[int, int, int] = compiled_kernels().zone_cells(
-        counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset, cells, n_cells, ints, floats, n_zones,
-        totals,
+        counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset,
+        cell_zone, cell_slot, cell_count, n_cells, ints, floats, n_zones, totals,
     )  # fmt: skip
     return done
 
 
-def gather_runs(columns: Counts, starts: Counts, lengths: Counts, order: Counts) -> Counts:
-    """The runs ``columns[:, starts[r] : starts[r] + lengths[r]]`` side by side in the order ``order`` of r."""
+def gather_runs(columns: tuple[Counts, ...], starts: Counts, lengths: Counts, order: Counts) -> tuple[Counts, ...]:
+    """The runs ``column[starts[r] : starts[r] + lengths[r]]`` of each column side by side in the order ``order``."""
     placed = lengths[order]
     ends = np.cumsum(placed)
     total = int(ends[-1]) if len(ends) else 0
     if kernel_name() == "numpy":
         index = np.repeat(starts[order] - (ends - placed), placed) + np.arange(total)
-        gathered: Counts = columns[:, index]
-        return gathered
-    out = np.empty((len(columns), total), columns.dtype)
+        return tuple(column[index] for column in columns)
+    out = tuple(np.empty(total, column.dtype) for column in columns)
     compiled_kernels().gather_runs(columns, starts, lengths, order, out)
     return out

@@ -18,6 +18,7 @@ from histcalc import kernel
 from histcalc.zonal import ZoneTable
 
 I64 = npt.NDArray[np.int64]
+Cells = tuple[I64, I64, I64]  # zone, slot, count
 F64 = npt.NDArray[np.float64]
 _CELLS_PER_ZONE = 32
 
@@ -31,7 +32,8 @@ class ReadOut:
         self.compiled = kernel.zone_cells_compiled(dn_slots)
         # Room for ``zones`` zones of ~32 cells, say: np.empty only reserves address space, the pages a
         # task does not fill are never touched (and numpy asks for huge pages: first touches are cheap).
-        self.cells = np.empty((3, zones * _CELLS_PER_ZONE), np.int64)  # zone, slot, count
+        size = zones * _CELLS_PER_ZONE
+        self.cells: Cells = (np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64))
         self.ints = np.empty((zones, 5), np.int64)  # zone, nodata, masked, n, first cell
         self.floats = np.empty((zones, 4), np.float64)  # mean, m2, min, max
         self.n_cells = self.n_zones = 0
@@ -54,10 +56,12 @@ class ReadOut:
 
     def _reserve(self, rows: int, dns: int) -> None:
         """Room for at least one more row's cells and for ``rows`` more zones (doubling)."""
-        if self.n_cells + dns > self.cells.shape[1]:
-            cells = np.empty((3, max(2 * self.cells.shape[1], self.n_cells + 64 * dns)), np.int64)
-            cells[:, : self.n_cells] = self.cells[:, : self.n_cells]
-            self.cells = cells
+        if self.n_cells + dns > len(self.cells[0]):
+            size = max(2 * len(self.cells[0]), self.n_cells + 64 * dns)
+            zone, slot, count = (
+                np.concatenate([c[: self.n_cells], np.empty(size - self.n_cells, np.int64)]) for c in self.cells
+            )
+            self.cells = (zone, slot, count)
         if self.n_zones + rows > len(self.ints):
             size = max(2 * len(self.ints), self.n_zones + rows)
             ints, floats = np.empty((size, 5), np.int64), np.empty((size, 4), np.float64)
@@ -86,7 +90,9 @@ class ReadOut:
             merged = concat(self._tables)
             return merged if merged.is_compact() else merged.compacted()
         ints, floats = self.ints[: self.n_zones], self.floats[: self.n_zones]
-        cells = self.cells[:, : self.n_cells]
+        for column in self.cells:  # the unused tail goes back (numpy reallocates in place: no copy)
+            column.resize(self.n_cells, refcheck=False)
+        cells: tuple[I64, ...] = self.cells
         order = np.argsort(ints[:, 0], kind="stable")
         zones = ints[order, 0]
         if np.any(zones[1:] == zones[:-1]):  # a zone read out twice: add its parts up
@@ -98,6 +104,6 @@ class ReadOut:
         return self._as_table(cells, ints, floats)
 
     @staticmethod
-    def _as_table(cells: I64, ints: I64, floats: F64) -> ZoneTable:
+    def _as_table(cells: tuple[I64, ...], ints: I64, floats: F64) -> ZoneTable:
         i, f = np.ascontiguousarray(ints.T), np.ascontiguousarray(floats.T)
         return ZoneTable(cells[0], cells[1], cells[2], i[0], i[1], i[2], i[3], f[0], f[1], f[2], f[3])
