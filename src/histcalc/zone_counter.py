@@ -65,6 +65,7 @@ class ZoneCounter:
         # A row for every zone of the subset when they fit the budget (parcels in uint16: 51 MB for 100,000),
         # read out once at the end in zone order; else rows lent to the zones of about one window at a time.
         self.lend = len(subset) * n_dn * np.dtype(dtype).itemsize > _DENSE_BUDGET
+        self.met = np.zeros(0 if self.lend else len(subset), bool)  # zones some window met (the rest stay zero)
         self.readout = ReadOut(self.slots, self.values, bins.count, len(subset))
         self.excess = np.zeros(n_dn if not self.wide else 0, np.int64)  # see kernel.count_zones
         self.excess_tallies = np.zeros(3, np.int64)  # pixels, nodata by mask band, masked
@@ -129,13 +130,15 @@ class ZoneCounter:
         self.excess_tallies += (seen.excess.pixels, seen.excess.nodata, seen.excess.masked)
         if self.lend:
             self._read_out(labels.zones[self._done(labels.zones, transform, data.shape[0])])
+        else:
+            self.met[labels.zones] = True
 
     def finish(self, union: TaskCounter) -> None:
         """After the last window: read out the zones still open and hand ``union`` the pixels in any zone (for
         8-bit data, the zones' sums by DN less the excess of overlapping zones)."""
         if self.wide:
             return
-        self._read_out(self.rows.open)
+        self._read_out(self.rows.open if self.lend else np.flatnonzero(self.met))
         if not self.lend:
             self.rows.give_back()
         totals, (pixels, nodata, masked) = self.readout.totals, self.excess_tallies.tolist()
