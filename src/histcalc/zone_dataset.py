@@ -208,11 +208,16 @@ def _read_parts(path: Path) -> Iterator[ZoneTable]:
 
 
 def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
-    """``table`` cut into blocks of ``size`` zones (rows and cells)."""
+    """``table`` (compact: rows and cells sorted by zone) cut into blocks of ``size`` zones, as slices."""
+    if not table.is_compact():
+        table = table.compacted()
     zone_block, cell_block = table.zone // size, table.cell_zone // size
-    for block in np.union1d(zone_block, cell_block).tolist():
-        rows, cells = np.flatnonzero(zone_block == block), cell_block == block
-        yield int(block), table.only_zones(rows).only_cells(cells)
+    for block in range(int(zone_block[0]) if len(zone_block) else 0, int(zone_block[-1]) + 1 if len(zone_block) else 0):
+        rows = slice(*np.searchsorted(zone_block, [block, block + 1]))
+        cells = np.zeros(len(cell_block), bool)
+        cells[slice(*np.searchsorted(cell_block, [block, block + 1]))] = True
+        if rows.start < rows.stop:
+            yield block, table.only_zones(np.arange(rows.start, rows.stop)).only_cells(cells)
 
 
 def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
