@@ -159,3 +159,25 @@ def test_the_local_writer_writes_a_group_when_its_last_task_is_in(tmp_path: Path
     writer.close(total)
     whole = sorted((r["zone"], r["count"]) for r in _read(Path(spec.tidy or "") / "group=all") if r["bin_low"] == 0.0)
     assert whole == [("a", 3), ("b", 12)] and written.with_pixels == 2
+
+
+def test_tidy_parts_are_written_a_row_group_at_a_time(
+    zones_gpkg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups of 7 cells (2.5 M rows a date for 100,000 parcels are written 262,144 at a time): the same rows."""
+    import pyarrow.parquet as pq
+
+    from histcalc import zone_dataset
+
+    monkeypatch.setattr(zone_dataset, "_TIDY_ROWS", 7)
+    scene_list = scenes(tmp_path, days=2)
+    zones = load_zones(zones_gpkg, id_field="name")
+    kept = compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=zones)
+    targets = ZoneDatasets(str(tmp_path / "tidy"), None, PERCENTILES)
+    compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=zones, zone_datasets=targets)
+    tidy = sorted((r["zone"], r["group"], r["bin_low"], r["bin_high"], r["count"]) for r in _read(tmp_path / "tidy"))
+    assert tidy == sorted(tidy_rows(kept)) and len(tidy) > 100
+    parts = list((tmp_path / "tidy").glob("group=*/part-*.parquet"))
+    metadata = [pq.ParquetFile(p).metadata for p in parts]
+    assert parts and all(m.num_row_groups >= -(-m.num_rows // 7) for m in metadata)
+    assert max(m.num_row_groups for m in metadata) > 1
