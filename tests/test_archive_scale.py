@@ -15,7 +15,7 @@ import pytest
 
 from histcalc.bins import BinSpec
 from histcalc.engines.local import bounded
-from histcalc.engines.spark import partitions
+from histcalc.engines.spark import partitions, reducer_count
 from histcalc.histogram import Histogram
 from histcalc.result import Partial, merge_records
 from tests.conftest import write_raster
@@ -137,6 +137,16 @@ def test_few_results_in_flight() -> None:
 @pytest.mark.parametrize(("tasks", "cores", "expected"), [(1, 8, 1), (100, 2, 8), (10_000, 2, 20), (10**6, 16, 2000)])
 def test_partitions_stay_sensible_for_many_tasks(tasks: int, cores: int, expected: int) -> None:
     assert partitions(tasks, cores) == expected
+
+
+@pytest.mark.parametrize(
+    ("slices", "cores", "groups", "expected"), [(8, 2, 0, 2), (8, 2, 1, 2), (8, 2, 5, 5), (8, 2, 40, 8), (1, 16, 3, 3)]
+)
+def test_zonal_jobs_reduce_in_up_to_four_partitions_per_core(
+    slices: int, cores: int, groups: int, expected: int
+) -> None:
+    """A reducer holds its zonal groups' tables until it has merged them: more reducers, fewer tables each."""
+    assert reducer_count(slices, cores, groups) == expected
 
 
 def _children(pid: int) -> set[int]:
