@@ -1,15 +1,16 @@
 """One task's counts per zone: label layers of each window x digital numbers, with the compiled kernel.
 
-For every window the reader hands over, the zones' label layers (``histcalc.labels``, cached per grid so the
-dates of one tile share them) are counted against the window's DNs in one pass (``kernel.count_zones``),
-which also counts the union of the zones (the pixels the task's main histogram holds). 8-bit data is
-counted into dense ``[row, DN]`` counts whose rows are lent to the zones while they are open: a zone gets a
-row in the first window it meets and gives it back after the last one (the windows are row bands read top
-to bottom, and a zone's bounds say when it is done), when its row is read out into the task's sparse table
-(:class:`~histcalc.zone_readout.ReadOut`, put in zone order at the end). So the rows in use are those of
-about one window's zones (~15,000 for 100,000 parcels over a tile: 15 MB), and every zone is read out once
-with its whole task's counts: nothing is added up. 16-bit data keeps sparse (zone, DN) cells instead,
-counted in numpy. The task's table is checked to account for every labelled pixel.
+For every window the reader hands over, the zones' label layers (``histcalc.label_cache``, cached per grid so
+the dates of one tile share them) are counted against the window's DNs in one pass (``kernel.count_zones``)
+into dense ``[row, DN]`` counts (:class:`~histcalc.zone_rows.ZoneRows`), uint16 where no zone can hold more
+pixels. While the subset's rows fit ``_DENSE_BUDGET`` every zone has its row for the whole task and is read
+out once at the end, in zone order; beyond it a zone borrows a row from the first window it meets to the
+last (the windows are row bands read top to bottom, and a zone's bounds say when it is done). Either way a
+zone is read out once with its whole task's counts into the task's sparse table
+(:class:`~histcalc.zone_readout.ReadOut`): nothing is added up. The union of the zones, which the task's main
+histogram holds, is the zones' sums by DN less the excess of pixels in several zones (the kernel counts
+it). 16-bit data keeps sparse (zone, DN) cells instead, counted in numpy, and its union is counted from a
+mask. The task's table is checked to account for every labelled pixel.
 """
 
 from __future__ import annotations
