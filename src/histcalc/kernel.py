@@ -240,8 +240,12 @@ def count_zones_numpy(
     valid: ValidArray | None,
     quality: Quality | None,
 ) -> ZoneTallies:
-    """Reference for :func:`count_zones`."""
-    rows, dns = counts.shape
+    """Reference for :func:`count_zones`: counted by label (the window's zones), then added to their rows.
+
+    By label, not by row: ``counts`` may hold a row for every zone of the file (100,000 parcels), and a
+    bincount over all of them allocated 200 MB and took 0.6 s a window.
+    """
+    labels, dns = len(rowmap), counts.shape[1]
     for layer in layers:
         if layer.size and (layer.min() < 0 or layer.max() >= len(rowmap)):
             raise ValueError(f"zone labels must lie in 0..{len(rowmap) - 1}")
@@ -255,11 +259,12 @@ def count_zones_numpy(
     for layer in layers:
         in_zone = seen & (layer != 0)
         hits += in_zone
-        row = rowmap[layer].astype(np.int64)
+        label = layer.astype(np.int64)
         pick = in_zone & kept
-        counts += np.bincount(row[pick] * dns + dn[pick], minlength=rows * dns).reshape(rows, dns).astype(counts.dtype)
-        tallies[:, 0] += np.bincount(row[in_zone & ~good], minlength=rows)
-        tallies[:, 1] += np.bincount(row[in_zone & masked], minlength=rows)
+        by_label = np.bincount(label[pick] * dns + dn[pick], minlength=labels * dns).reshape(labels, dns)
+        np.add.at(counts, rowmap, by_label.astype(counts.dtype))
+        np.add.at(tallies[:, 0], rowmap, np.bincount(label[in_zone & ~good], minlength=labels))
+        np.add.at(tallies[:, 1], rowmap, np.bincount(label[in_zone & masked], minlength=labels))
     extra = np.maximum(hits - 1, 0)
     excess += np.bincount(dn[kept].ravel(), weights=extra[kept].ravel(), minlength=len(excess)).astype(np.int64)
     extra_tallies = Tallies(int(extra.sum()), int(extra[~good].sum()), int(extra[masked].sum()))
