@@ -78,7 +78,7 @@ class ZoneTable:
             return table  # cells already unique by (zone, slot), zones sorted: nothing to add up
         return table.compacted()
 
-    def only_zones(self, rows: I64) -> ZoneTable:
+    def only_zones(self, rows: I64 | slice) -> ZoneTable:
         """This table's zone rows ``rows`` (positions in ``self.zone``), cells unchanged."""
         z = self
         return ZoneTable(
@@ -86,8 +86,8 @@ class ZoneTable:
             z.n[rows], z.mean[rows], z.m2[rows], z.vmin[rows], z.vmax[rows],
         )  # fmt: skip
 
-    def only_cells(self, keep: npt.NDArray[np.bool_]) -> ZoneTable:
-        """This table with the cells where ``keep`` is true, zone rows unchanged."""
+    def only_cells(self, keep: npt.NDArray[np.bool_] | slice) -> ZoneTable:
+        """This table with the cells where ``keep`` is true (or in the slice ``keep``), zone rows unchanged."""
         z = self
         return ZoneTable(
             z.cell_zone[keep], z.cell_slot[keep], z.cell_count[keep], z.zone, z.nodata, z.masked,

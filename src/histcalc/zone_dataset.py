@@ -21,7 +21,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -214,12 +214,10 @@ def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
     if not table.is_compact():
         table = table.compacted()
     zone_block, cell_block = table.zone // size, table.cell_zone // size
-    for block in range(int(zone_block[0]) if len(zone_block) else 0, int(zone_block[-1]) + 1 if len(zone_block) else 0):
-        rows = slice(*np.searchsorted(zone_block, [block, block + 1]))
-        cells = np.zeros(len(cell_block), bool)
-        cells[slice(*np.searchsorted(cell_block, [block, block + 1]))] = True
-        if rows.start < rows.stop:
-            yield block, table.only_zones(np.arange(rows.start, rows.stop)).only_cells(cells)
+    for block in np.unique(zone_block).tolist():  # every zone with cells has a row
+        rows = slice(*np.searchsorted(zone_block, [block, block + 1]).tolist())
+        cells = slice(*np.searchsorted(cell_block, [block, block + 1]).tolist())
+        yield int(block), table.only_zones(rows).only_cells(cells)
 
 
 def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
@@ -237,10 +235,7 @@ def _tidy_pieces(spec: DatasetSpec, table: ZoneTable) -> Iterator[dict[str, Any]
     ~2.5 M rows, whose columns, ids and Arrow copies at once took a few hundred MB."""
     n = len(table.cell_zone)
     for start in range(0, max(n, 1), _TIDY_ROWS):
-        cells = slice(start, start + _TIDY_ROWS)
-        piece = replace(table, cell_zone=table.cell_zone[cells], cell_slot=table.cell_slot[cells],
-                        cell_count=table.cell_count[cells])  # fmt: skip
-        tidy = tidy_columns(piece, None, spec.bins)
+        tidy = tidy_columns(table.only_cells(slice(start, start + _TIDY_ROWS)), None, spec.bins)
         yield {**tidy, "zone": _zone_names(spec.ids, tidy["zone"])}
 
 
