@@ -125,17 +125,29 @@ def _pixel_edges(
     return px0, py0, px1, py1, edges.zone[pick]
 
 
-def _x_at(px0: Float, py0: Float, px1: Float, py1: Float, y: Float) -> Float:
-    # Multiply before dividing: a crossing that lies exactly on a pixel centre or grid line (edges between
-    # lattice points, say) then comes out exact instead of a rounding error to either side of it.
-    x: Float = px0 + (y - py0) * (px1 - px0) / (py1 - py0)
-    return x
+def _x_at(px0: Float, py0: Float, dx: Float, dy: Float, y: Float) -> Float:
+    """x of the edge from (px0, py0) with run ``dx`` over rise ``dy`` at height ``y``, computed in ``y`` (in place).
+
+    ``px0 + (y - py0) * dx / dy``, one operation at a time in that order, so every caller gets the same bits.
+    Multiply before dividing: a crossing that lies exactly on a pixel centre or grid line (edges between
+    lattice points, say) then comes out exact instead of a rounding error to either side of it.
+    """
+    y -= py0
+    y *= dx
+    y /= dy
+    y += px0
+    return y
 
 
 def _repeat_rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> tuple[Any, Any]:
     """For items with ``count`` rows from ``first`` on: the item of each (item, row) pair, and the row."""
-    item = np.repeat(np.arange(len(count)), count)
-    return item, np.arange(len(item)) - np.repeat(np.cumsum(count) - count - first, count)
+    return np.repeat(np.arange(len(count)), count), _rows(first, count)
+
+
+def _rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The rows ``first[i] .. first[i] + count[i] - 1`` of every item, one after the other."""
+    rows: npt.NDArray[np.int64] = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - first, count)
+    return rows
 
 
 def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], shape: tuple[int, int]) -> Runs:
@@ -148,14 +160,10 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
     count = np.maximum(last - first, 0)
-    rows = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - first, count)
-    # _x_at's arithmetic, operation for operation (so bit for bit), with each edge's values repeated over its
-    # rows (a sequential copy, cheaper than a gather) and in place (one array, not one per step).
-    x = rows + 0.5
-    x -= np.repeat(py0, count)
-    x *= np.repeat(px1 - px0, count)
-    x /= np.repeat(py1 - py0, count)
-    x += np.repeat(px0, count)
+    rows = _rows(first, count)
+    # each edge's values repeated over its rows: a sequential copy, cheaper than a gather
+    x0, y0, dx, dy = (np.repeat(v, count) for v in (px0, py0, px1 - px0, py1 - py0))
+    x = _x_at(x0, y0, dx, dy, np.add(rows, 0.5, dtype=np.float64))
     # Centre c + 0.5 is right of the crossing iff c >= ceil(x - 0.5): inside a zone iff an odd number of its
     # crossings on the row have such a column, so sorting the integer columns pairs crossings exactly as
     # sorting x would (ties between columns cannot change which centres are inside).
@@ -197,8 +205,8 @@ def _edge_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], 
     low = np.maximum(rows.astype(np.float64), y0)
     high = np.minimum(rows + 1.0, y1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        xa = np.where(sloped, _x_at(x0, y0, x1, y1, low), x0)
-        xb = np.where(sloped, _x_at(x0, y0, x1, y1, high), x1)
+        xa = np.where(sloped, _x_at(x0, y0, x1 - x0, y1 - y0, low), x0)
+        xb = np.where(sloped, _x_at(x0, y0, x1 - x0, y1 - y0, high), x1)
     x_min, x_max = np.minimum(xa, xb), np.maximum(xa, xb)
     start = np.floor(x_min)
     stop = np.where(x_min < x_max, np.ceil(x_max), np.where(x_min == start, start, start + 1))
