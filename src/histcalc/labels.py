@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from histcalc.errors import AccountingError, UsageError
-from histcalc.zones import ZoneSubset
+from histcalc.zones import ZoneSubset, ranges
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +141,7 @@ def _x_at(px0: Float, py0: Float, dx: Float, dy: Float, y: Float) -> Float:
 
 def _repeat_rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> tuple[Any, Any]:
     """For items with ``count`` rows from ``first`` on: the item of each (item, row) pair, and the row."""
-    return np.repeat(np.arange(len(count)), count), _rows(first, count)
-
-
-def _rows(first: npt.NDArray[np.int64], count: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The rows ``first[i] .. first[i] + count[i] - 1`` of every item, one after the other."""
-    rows: npt.NDArray[np.int64] = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - first, count)
-    return rows
+    return np.repeat(np.arange(len(count)), count), ranges(first, count)
 
 
 def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]], shape: tuple[int, int]) -> Runs:
@@ -160,7 +154,7 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
     count = np.maximum(last - first, 0)
-    rows = _rows(first, count)
+    rows = ranges(first, count)
     # each edge's values repeated over its rows: a sequential copy, cheaper than a gather
     x0, y0, dx, dy = (np.repeat(v, count) for v in (px0, py0, px1 - px0, py1 - py0))
     x = _x_at(x0, y0, dx, dy, np.add(rows, 0.5, dtype=np.float64))

@@ -227,7 +227,7 @@ def flatten(geoms: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.float64], Of
     holed = ring_counts > 1
     if holed.any():
         first = np.cumsum(ring_counts) - ring_counts
-        ring_lengths[_ranges(first[holed], ring_counts[holed])] = shapely.get_num_coordinates(
+        ring_lengths[ranges(first[holed], ring_counts[holed])] = shapely.get_num_coordinates(
             shapely.get_rings(polygons[holed])
         )
     coords = shapely.get_coordinates(geoms)
@@ -246,11 +246,11 @@ def _parts(geoms: npt.NDArray[np.object_], multi: npt.NDArray[np.bool_], counts:
     polygons = np.empty(int(counts.sum()), dtype=object)
     first = np.cumsum(counts) - counts
     polygons[first[~multi]] = geoms[~multi]
-    polygons[_ranges(first[multi], counts[multi])] = shapely.get_parts(geoms[multi])
+    polygons[ranges(first[multi], counts[multi])] = shapely.get_parts(geoms[multi])
     return polygons
 
 
-def _ranges(first: Offsets, counts: Offsets) -> Offsets:
+def ranges(first: Offsets, counts: Offsets) -> Offsets:
     """``first[i], first[i] + 1, ... first[i] + counts[i] - 1`` for every i, concatenated."""
     ends = np.cumsum(counts)
     return np.repeat(first - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
