@@ -191,12 +191,17 @@ def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ["numba", "numpy"])
-def test_zonal_label_out_of_range_is_an_error(name: str) -> None:
-    labels = np.array([[[0, 3]]], dtype=np.int32)
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.uint8])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("masked", [False, True])
+def test_zonal_label_out_of_range_is_an_error(name: str, dtype: type, layers: int, masked: bool) -> None:
+    """Also where the kernel checks no label (16-bit labels, no mask: they index a padded row map)."""
+    labels = np.array([[[0, 3]]] * layers, dtype=dtype)
     counts, tallies, excess = np.zeros((3, 256), np.int64), np.zeros((3, 2), np.int64), np.zeros(256, np.int64)
     rowmap = np.arange(3, dtype=np.int32)
+    inside = np.ones((1, 2), bool) if masked else None
     with kernel_env(name), pytest.raises(ValueError, match="zone labels"):
-        kernel.count_zones(labels, rowmap, np.zeros((1, 2), np.uint8), counts, tallies, excess, 0)
+        kernel.count_zones(labels, rowmap, np.zeros((1, 2), np.uint8), counts, tallies, excess, 0, inside=inside)
 
 
 EDGE_SETS = [

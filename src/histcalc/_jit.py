@@ -78,7 +78,7 @@ def _count_plain(data, counts, lo):
 @njit(nogil=True, cache=True)
 def count_zones(
     layers, rowmap, data, counts, tallies, excess, lo, nodata_dn,
-    inside, valid, classes, dropped, use_inside, use_valid, use_quality,
+    inside, valid, classes, dropped, use_inside, use_valid, use_quality, in_range,
 ):  # fmt: skip
     """(zone row, DN) counts of every label layer in one pass.
 
@@ -86,8 +86,11 @@ def count_zones(
     ``counts``/``tallies``. A pixel in k > 1 zones adds k - 1 to ``excess[dn - lo]`` (or to the excess
     nodata/masked tallies): the union of the zones is their sum less the excess. Returns (label pixels
     summed over the layers, excess pixels, excess nodata by mask band, excess masked); the first is -1
-    when a label lies outside ``rowmap``.
+    when a label lies outside ``rowmap``. With ``in_range`` the caller vouches that every label indexes
+    ``rowmap`` (a row map as long as the labels' type has values): the unmasked path checks none.
     """
+    if layers.shape[0] == 1 and in_range and not (use_inside or use_valid or use_quality):
+        return _count_one_layer_plain(layers[0], rowmap, data, counts, lo)
     if layers.shape[0] == 1:
         return _count_one_layer(
             layers[0], rowmap, data, counts, tallies, lo, nodata_dn,
@@ -131,11 +134,30 @@ def count_zones(
 
 
 @njit(nogil=True, cache=True)
+def _count_one_layer_plain(labels, rowmap, data, counts, lo):
+    """:func:`count_zones` for one layer of labels in range and no mask: the hot path, in a loop of its own.
+
+    LLVM does not take the flags' tests out of :func:`_count_one_layer`'s loop, and the label check costs
+    too: 100,000 parcels on a tile, 52 ms a date here against 65 ms there.
+    """
+    out = np.zeros(4, dtype=np.int64)
+    pixels = 0
+    for i in range(data.size):
+        z = labels[i]
+        if z == 0:
+            continue
+        pixels += 1
+        counts[np.uintp(rowmap[z]), np.uintp(data[i] - lo)] += 1
+    out[0] = pixels
+    return out
+
+
+@njit(nogil=True, cache=True)
 def _count_one_layer(
     labels, rowmap, data, counts, tallies, lo, nodata_dn,
     inside, valid, classes, dropped, use_inside, use_valid, use_quality,
 ):  # fmt: skip
-    """:func:`count_zones` for one layer (zones that do not overlap: no excess): the hot path.
+    """:func:`count_zones` for one layer (zones that do not overlap: no excess), with masks.
 
     The mask tests are written out rather than taken from ``_kept``: with ``tallies[row, kind - 1]``
     LLVM made this loop 15 ns/px instead of ~2.3.

@@ -201,7 +201,8 @@ def count_zones(
 ) -> ZoneTallies:
     """Add each layer's (zone, DN) pairs to ``counts[rowmap[label], dn - lo]``.
 
-    ``layers[l]`` has ``data``'s shape; label 0 is "no zone", labels must lie in ``0 .. len(rowmap) - 1``.
+    ``layers[l]`` has ``data``'s shape; label 0 is "no zone", labels must lie in ``0 .. len(rowmap) - 1``;
+    row 0 of ``counts`` and ``tallies`` is nobody's and must be zero.
     A pixel (inside the AOI) that is nodata by mask band or masked goes to ``tallies[row, (nodata,
     masked)]`` instead; the nodata DN stays in its column as in :func:`count_dn`, so a zone's pixels are
     its counts plus its tallies. The union of the zones (each pixel once, as :func:`count_dn` counts it)
@@ -218,13 +219,27 @@ def count_zones(
     flat = [np.ascontiguousarray(a).reshape(-1) if a is not None else None for a in (data, inside, valid, q.classes)]
     d, i, v, c = (a if a is not None else NO_MASK for a in flat)
     stacked = np.ascontiguousarray(layers).reshape(len(layers), -1)
+    full, in_range = _every_label(rowmap, stacked.dtype)
     out = compiled_kernels().count_zones(
-        stacked, rowmap, d, counts, tallies, excess, lo, sentinel, i, v, c, q.dropped,
-        *used_flags(inside, valid, quality),
+        stacked, full, d, counts, tallies, excess, lo, sentinel, i, v, c, q.dropped,
+        *used_flags(inside, valid, quality), in_range,
     )  # fmt: skip
-    if out[0] < 0:
+    if out[0] < 0 or (in_range and len(full) > len(rowmap) and (counts[0].any() or tallies[0].any())):
         raise ValueError(f"zone labels must lie in 0..{len(rowmap) - 1}")
     return ZoneTallies(int(out[0]), Tallies(int(out[1]), int(out[2]), int(out[3])))
+
+
+def _every_label(rowmap: npt.NDArray[np.int32], dtype: np.dtype[Any]) -> tuple[npt.NDArray[np.int32], bool]:
+    """A row map that every value of an 8- or 16-bit unsigned label type indexes, and whether it is one: the
+    labels past ``rowmap`` go to row 0 ("no zone", which must stay zero), so the kernel checks no label."""
+    if dtype.kind != "u" or dtype.itemsize > 2:
+        return rowmap, False
+    values = 1 << (8 * dtype.itemsize)
+    if len(rowmap) >= values:
+        return rowmap, True
+    full = np.zeros(values, np.int32)
+    full[: len(rowmap)] = rowmap
+    return full, True
 
 
 def count_zones_numpy(
