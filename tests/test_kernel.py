@@ -298,3 +298,15 @@ def test_counts_too_narrow_or_masks_of_another_shape_are_errors(name: str) -> No
             kernel.count_dn(np.zeros((2, 2), np.int8), np.zeros((1, 256), np.int64), 0)
         with pytest.raises(ValueError, match="one shape"):
             kernel.count_dn(np.zeros((2, 2), np.uint8), np.zeros((1, 256), np.int64), 0, None, np.ones((2, 3), bool))
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=12), st.booleans())
+def test_pairs_increase_equals_reference_and_sorted_unique(pairs: list[tuple[int, int]], tidy: bool) -> None:
+    """The check behind ZoneTable.is_compact: (zone, slot) cells sorted and unique, by both kernels."""
+    if tidy:
+        pairs = sorted(set(pairs))
+    major = np.array([p[0] for p in pairs], np.int64)
+    minor = np.array([p[1] for p in pairs], np.int64)
+    compiled, reference = both(lambda: kernel.pairs_increase(major, minor))
+    assert compiled == reference == (pairs == sorted(set(pairs)))

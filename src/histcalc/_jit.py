@@ -334,3 +334,12 @@ def gather_runs(columns, starts, lengths, order, out):
         for c in range(len(columns)):
             out[c][n : n + m] = columns[c][s : s + m]
         n += m
+
+
+@njit(nogil=True, cache=True)
+def pairs_increase(major, minor):
+    """Whether the pairs ``(major[i], minor[i])`` strictly increase, in one pass without temporaries."""
+    for i in range(1, major.size):
+        if major[i] < major[i - 1] or (major[i] == major[i - 1] and minor[i] <= minor[i - 1]):
+            return False
+    return True

@@ -316,6 +316,17 @@ def zone_cells(
     return done
 
 
+def pairs_increase(major: Counts, minor: Counts) -> bool:
+    """Whether the pairs ``(major[i], minor[i])`` strictly increase (sorted, no two equal). Compiled where
+    the kernels are loaded already: a process that only merges tables (a driver) does not load numba."""
+    if len(major) != len(minor):
+        raise ValueError("pairs_increase: the columns differ in length")
+    if not use_compiled():
+        step, small = np.diff(major), np.diff(minor)
+        return bool(np.all((step > 0) | ((step == 0) & (small > 0))))
+    return bool(compiled_kernels().pairs_increase(major, minor))
+
+
 def gather_runs(columns: tuple[Counts, ...], starts: Counts, lengths: Counts, order: Counts) -> tuple[Counts, ...]:
     """The runs ``column[starts[r] : starts[r] + lengths[r]]`` of each column side by side in the order ``order``."""
     placed = lengths[order]

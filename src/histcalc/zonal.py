@@ -104,9 +104,11 @@ class ZoneTable:
         return key
 
     def is_compact(self) -> bool:
-        """Whether this table already is what :meth:`compacted` makes (a task's table usually is): an O(n) check."""
-        key = self._cell_keys()
-        return bool(np.all(np.diff(key) > 0) and np.all(np.diff(self.zone) > 0))
+        """Whether this table already is what :meth:`compacted` makes (a task's table usually is): an O(n) check
+        (compiled: a date of 100,000 parcels, 2.5 M cells, took 13 ms through int64 keys and their diff)."""
+        from histcalc import kernel
+
+        return bool(np.all(np.diff(self.zone) > 0)) and kernel.pairs_increase(self.cell_zone, self.cell_slot)
 
     def compacted(self) -> ZoneTable:
         """Cells summed by (zone, slot), one row per zone, both sorted by zone."""
