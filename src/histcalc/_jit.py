@@ -343,3 +343,45 @@ def pairs_increase(major, minor):
         if major[i] < major[i - 1] or (major[i] == major[i - 1] and minor[i] <= minor[i - 1]):
             return False
     return True
+
+
+@njit(nogil=True, cache=True)
+def zone_cell_stats(first, last, cell_slot, cell_count, nbins, edges, discrete, qs, vmin, vmax, sums, pct):
+    """Per zone ``k`` (cells ``first[k]:last[k]``, in slot order): ``sums[k]`` = (below, above, count) and
+    ``pct[t, k]`` the ``qs[t]``-th percentile by :meth:`histcalc.histogram.Histogram.percentile`'s rule."""
+    for k in range(first.size):
+        below = above = count = 0
+        for j in range(first[k], last[k]):
+            s = cell_slot[j]
+            if s == 0:
+                below += cell_count[j]
+            elif s == nbins + 1:
+                above += cell_count[j]
+            else:
+                count += cell_count[j]
+        sums[k, 0], sums[k, 1], sums[k, 2] = below, above, count
+        for t in range(qs.size):
+            q = qs[t]
+            if count == 0:
+                pct[t, k] = np.nan
+            elif q <= 0:
+                pct[t, k] = vmin[k]
+            elif q >= 100:
+                pct[t, k] = vmax[k]
+            else:
+                rank = np.ceil(q / 100 * count - 1e-9) if discrete else q / 100 * count
+                cum = prior = 0
+                j = first[k]
+                for j in range(first[k], last[k]):  # the first in-range cell whose cumulative count reaches rank
+                    s = cell_slot[j]
+                    if 1 <= s <= nbins:
+                        prior = cum
+                        cum += cell_count[j]
+                        if cum >= rank:
+                            break
+                s = cell_slot[j]
+                if discrete:
+                    pct[t, k] = (edges[s - 1] + edges[s]) / 2
+                else:
+                    value = edges[s - 1] + (rank - prior) / cell_count[j] * (edges[s] - edges[s - 1])
+                    pct[t, k] = min(max(value, vmin[k]), vmax[k])

@@ -327,6 +327,28 @@ def pairs_increase(major: Counts, minor: Counts) -> bool:
     return bool(compiled_kernels().pairs_increase(major, minor))
 
 
+def zone_cell_stats(
+    first: Counts,
+    last: Counts,
+    cell_slot: Counts,
+    cell_count: Counts,
+    edges: npt.NDArray[np.float64],
+    discrete: bool,
+    percentiles: npt.NDArray[np.float64],
+    vmin: npt.NDArray[np.float64],
+    vmax: npt.NDArray[np.float64],
+) -> tuple[Counts, npt.NDArray[np.float64]]:
+    """Compiled: (below, above, count) per zone and its percentiles (one row per ``percentiles``), zone ``k``
+    holding cells ``first[k]:last[k]`` in slot order. The numpy reference is
+    :func:`histcalc.zonal_stats.zone_stats`' column-wise path, which the tests compare this one with."""
+    sums = np.empty((len(first), 3), np.int64)
+    pct = np.empty((len(percentiles), len(first)), np.float64)
+    compiled_kernels().zone_cell_stats(
+        first, last, cell_slot, cell_count, len(edges) - 1, edges, discrete, percentiles, vmin, vmax, sums, pct
+    )
+    return sums, pct
+
+
 def gather_runs(columns: tuple[Counts, ...], starts: Counts, lengths: Counts, order: Counts) -> tuple[Counts, ...]:
     """The runs ``column[starts[r] : starts[r] + lengths[r]]`` of each column side by side in the order ``order``."""
     placed = lengths[order]

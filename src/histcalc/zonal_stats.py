@@ -1,7 +1,7 @@
 """What a zone table says per zone: the statistics columns, the tidy histogram rows, one zone's Histogram.
 
 Computed column-wise from the sparse cells of a :class:`~histcalc.zonal.ZoneTable` (a compacted table's
-cells are in (zone, slot) order already, so nothing is sorted again). Pure numpy, no I/O.
+cells are in (zone, slot) order already, so nothing is sorted again), or in one compiled pass. No I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from histcalc import kernel
 from histcalc.bins import BinSpec
+from histcalc.kernel_loading import use_compiled
 from histcalc.zonal import F64, I64, ZoneTable, isum
 
 if TYPE_CHECKING:
@@ -21,14 +23,22 @@ if TYPE_CHECKING:
 
 def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) -> dict[str, npt.NDArray[Any]]:
     """Per-zone columns (for the zones of ``table``): pixels, count, below, above, nodata, masked,
-    valid_fraction, mean, std, min, max and each percentile, computed from the sparse cells."""
-    nbins = bins.count
-    pos = _zone_positions(table)
+    valid_fraction, mean, std, min, max and each percentile, computed from the sparse cells.
+
+    A compact table goes through one compiled pass where the kernels are loaded (``kernel.zone_cell_stats``:
+    a date of 100,000 parcels, 2.5 M cells, took ~100 ms column-wise); the column-wise numpy below is the
+    reference, and the path of every other table.
+    """
     nz = len(table.zone)
-    below = isum(pos[table.cell_slot == 0], table.cell_count[table.cell_slot == 0], nz)
-    above = isum(pos[table.cell_slot == nbins + 1], table.cell_count[table.cell_slot == nbins + 1], nz)
-    inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
-    count = isum(pos[inside], table.cell_count[inside], nz)
+    bounds = _compiled_bounds(table)
+    if bounds is not None:
+        qs = np.asarray(percentiles, np.float64)
+        sums, pct = kernel.zone_cell_stats(
+            *bounds, table.cell_slot, table.cell_count, bins.array, bins.discrete, qs, table.vmin, table.vmax
+        )
+        below, above, count = (np.ascontiguousarray(column) for column in sums.T)
+    else:
+        below, above, count = _sums(table, bins.count)
     pixels = count + below + above + table.nodata + table.masked
     empty = count == 0
     columns: dict[str, npt.NDArray[Any]] = {
@@ -44,7 +54,11 @@ def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) ->
         "min": np.where(empty, np.nan, table.vmin),
         "max": np.where(empty, np.nan, table.vmax),
     }
-    if percentiles:
+    if percentiles and bounds is not None:
+        columns.update({f"p{q:g}": pct[t] for t, q in enumerate(percentiles)})
+    elif percentiles:
+        pos = _zone_positions(table)
+        inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
         pos_in, slot_in, c_in = _by_zone_and_slot(pos[inside], table.cell_slot[inside], table.cell_count[inside])
         cum = np.cumsum(c_in)
         before = np.zeros(nz, np.int64)  # cells of the zones before each zone
@@ -54,6 +68,27 @@ def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) ->
         for q in percentiles:
             columns[f"p{q:g}"] = _percentile(cells, count, table, bins, q)
     return columns
+
+
+def _compiled_bounds(table: ZoneTable) -> tuple[I64, I64] | None:
+    """Each zone's first and end cell when the compiled pass can take ``table``: kernels loaded, cells in
+    (zone, slot) order, and every cell's zone has a row; else None."""
+    if not use_compiled() or not table.is_compact():
+        return None
+    first = np.searchsorted(table.cell_zone, table.zone, side="left")
+    last = np.searchsorted(table.cell_zone, table.zone, side="right")
+    if int((last - first).sum()) != len(table.cell_zone):
+        return None
+    return first.astype(np.int64, copy=False), last.astype(np.int64, copy=False)
+
+
+def _sums(table: ZoneTable, nbins: int) -> tuple[I64, I64, I64]:
+    """(below, above, count) per zone, column-wise."""
+    pos, nz = _zone_positions(table), len(table.zone)
+    below = isum(pos[table.cell_slot == 0], table.cell_count[table.cell_slot == 0], nz)
+    above = isum(pos[table.cell_slot == nbins + 1], table.cell_count[table.cell_slot == nbins + 1], nz)
+    inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
+    return below, above, isum(pos[inside], table.cell_count[inside], nz)
 
 
 def _zone_positions(table: ZoneTable) -> I64:
