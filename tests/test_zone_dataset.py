@@ -149,16 +149,48 @@ def test_the_local_writer_writes_a_group_when_its_last_task_is_in(tmp_path: Path
     writer = LocalWriter(spec, written, {"d1": 2, "d2": 1})
     total = Partial()
     steps = [("d1", 0, 3), ("d2", 1, 5), ("d1", 1, 7)]  # d1's tasks arrive around d2's
-    parts_after = []
+    held, parts_after = [], []
     for group, zone, count in steps:
         total.merge(Partial.of_task(f"{group}-{zone}", {}, False, {group: table(zone, count)}))
         writer.done([Task(f"{group}-{zone}", group)], total)
+        held.append(sorted(total.zonal))
         parts_after.append(sorted(p.parent.name for p in Path(spec.tidy or "").rglob("part-*.parquet")))
-    assert parts_after == [[], ["group=d2"], ["group=d1", "group=d2"]]
-    assert total.zonal == {}  # nothing kept on the driver once written
+    assert held == [["d1"], ["d1"], []]  # a group leaves the driver's total with its last task
+    assert parts_after[0] == []  # no group finished yet
+    assert "group=d2" in parts_after[2]  # written (in the writer thread) before d1 was handed to it
     writer.close(total)
+    parts = sorted(p.parent.name for p in Path(spec.tidy or "").rglob("part-*.parquet"))
+    assert parts == ["group=all", "group=d1", "group=d2"]
     whole = sorted((r["zone"], r["count"]) for r in _read(Path(spec.tidy or "") / "group=all") if r["bin_low"] == 0.0)
     assert whole == [("a", 3), ("b", 12)] and written.with_pixels == 2
+
+
+def test_a_group_that_cannot_be_written_fails_the_job_with_its_reason(
+    zones_gpkg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread's error reaches the caller as the one-line OutputError; nothing is published, and
+    the parts staged before it go."""
+    from histcalc import zone_dataset
+    from histcalc.errors import OutputError
+
+    write = zone_dataset._write_part
+    groups: list[str] = []
+
+    def second_refused(root: str, group: str, part: str, pieces: Any) -> None:
+        groups.append(group)
+        if len(groups) == 2:
+            raise OutputError(f"cannot write the dataset part {root}/group={group}: No space left on device")
+        write(root, group, part, pieces)
+
+    monkeypatch.setattr(zone_dataset, "_write_part", second_refused)
+    zones = load_zones(zones_gpkg, id_field="name")
+    scene_list = scenes(tmp_path, days=3)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    targets = ZoneDatasets(str(tmp_path / "tidy") + "/", None, PERCENTILES)
+    with pytest.raises(OutputError, match="No space left"):
+        compute_histogram(scene_list, BINS, workers=1, group_by="date", zones=zones, zone_datasets=targets)
+    assert len(groups) == 2  # the first group was written (staged), the second failed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no target, no staging directory left
 
 
 def test_tidy_parts_are_written_a_row_group_at_a_time(

@@ -124,15 +124,25 @@ def compute_histogram(
     )
     dataset = _datasets(zone_datasets, zones, job, group_by is not None)
     task_cache = _open_cache(cache, job, group_by)
-    if engine == "local":
-        remote = any(local.is_remote(h) for h in hrefs)
-        writer = None if dataset is None else zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
-        merged = None if writer is None else writer.done
-        partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, merged)
-        if writer is not None:
-            writer.close(partial)
-    else:
-        partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
+    try:
+        if engine == "local":
+            remote = any(local.is_remote(h) for h in hrefs)
+            writer = None if dataset is None else zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
+            merged = None if writer is None else writer.done
+            try:
+                partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, merged)
+            except BaseException:
+                if writer is not None:
+                    writer.abandon()
+                raise
+            if writer is not None:
+                writer.close(partial)
+        else:
+            partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
+    except BaseException:
+        if dataset is not None:
+            zone_dataset.discard(dataset[0])  # the staged parts: the previous dataset stays as it was
+        raise
     elapsed = time.perf_counter() - started
     result = partial.finish(hrefs, len(tasks), engine, elapsed, job.bins, group_by is not None, cache is not None)
     result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
