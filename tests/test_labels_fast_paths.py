@@ -36,12 +36,15 @@ def test_repeat_rows_lists_each_item_row_pair() -> None:
     assert list(zip(item.tolist(), rows.tolist(), strict=True)) == expected
 
 
-def test_burn_writes_each_run_and_nothing_else() -> None:
+@pytest.mark.parametrize(("dtype", "top"), [(np.uint16, 65_534), (np.int32, 2_000_000)])
+def test_burn_writes_each_run_and_nothing_else(dtype: type, top: int) -> None:
+    """Labels near the top of the type: uint16 sums of the steps wrap around and still come out exact."""
     rng = np.random.default_rng(9)
     shape = (40, 30)
-    expected = np.zeros(shape, np.int32)
+    expected = np.zeros(shape, np.int64)
     rows, start, stop, value = [], [], [], []
-    for label in range(1, 60):  # disjoint runs, some ending at the right edge, some abutting
+    for k in range(1, 60):  # disjoint runs, some ending at the right edge, some abutting
+        label = top - 1000 * k if k % 2 else k
         r = int(rng.integers(0, shape[0]))
         free = np.flatnonzero(expected[r] == 0)
         if len(free) == 0:
@@ -52,6 +55,6 @@ def test_burn_writes_each_run_and_nothing_else() -> None:
             b += 1
         expected[r, a:b] = label
         rows.append(r), start.append(a), stop.append(b), value.append(label)
-    got = _burn(np.array(rows), np.array(start), np.array(stop), np.array(value, np.int32), shape)
-    assert got.shape == shape and got.dtype == np.int32
-    np.testing.assert_array_equal(got, expected)
+    got = _burn(np.array(rows), np.array(start), np.array(stop), np.array(value, np.int64), shape, dtype)
+    assert got.shape == shape and got.dtype == dtype
+    np.testing.assert_array_equal(got.astype(np.int64), expected)

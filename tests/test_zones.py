@@ -26,7 +26,7 @@ from rasterio.transform import Affine
 
 from histcalc.errors import InvalidZones, UsageError
 from histcalc.label_cache import LabelCache
-from histcalc.labels import label_layers
+from histcalc.labels import label_layers, window_labels
 from histcalc.parcels import make_parcels, parcel_geometries
 from histcalc.zone_files import load_zones
 from histcalc.zones import Zones, ZoneSubset, pack
@@ -279,6 +279,23 @@ def test_label_cache_shares_labels_across_files_of_one_grid() -> None:
     cache.get(subset, GRID * Affine.translation(1, 0), (10, 10))  # another window evicts the first
     cache.get(subset, GRID, (10, 10))
     assert cache.misses == 3
+
+
+def test_a_window_of_more_zones_than_uint16_holds_has_int32_labels() -> None:
+    """90,000 one-pixel zones in a 300 x 300 window: local ids past 65,534 need int32 (uint16 below that)."""
+    side = 300
+    rows, cols = np.divmod(np.arange(side * side), side)
+    x0, y1 = at(cols + 0.2, rows + 0.2)
+    x1, y0 = at(cols + 0.8, rows + 0.8)
+    zones = zones_of(list(shapely.box(x0, y0, x1, y1)))
+    subset = zones.for_raster(UTM31, (ORIGIN[0], ORIGIN[1] - side * PIXEL, ORIGIN[0] + side * PIXEL, ORIGIN[1]))
+    labels = window_labels(subset, GRID, (side, side))
+    assert len(labels) == 1 and labels.layers[0].dtype == np.int32 and labels.pixels == (side * side,)
+    expected = (np.arange(side * side) + 1).reshape(side, side)  # zone k covers pixel k's centre
+    np.testing.assert_array_equal(labels.positions()[labels.layers[0]], subset.indices[expected - 1] + 1)
+    small = window_labels(subset, GRID, (200, side))  # 60,000 zones
+    assert small.layers[0].dtype == np.uint16
+    np.testing.assert_array_equal(small.positions()[small.layers[0]], subset.indices[expected[:200] - 1] + 1)
 
 
 def test_rotated_grid_is_refused() -> None:

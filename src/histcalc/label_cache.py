@@ -1,8 +1,8 @@
 """Zone labels kept per process: every date of a tile grid reuses its windows' labels.
 
 The labels of a window are computed once (:func:`histcalc.labels.window_labels`) and kept, least recently
-used dropped beyond a byte budget. Windows of fewer than 65,535 zones keep their layers as uint16 (half
-the memory, and half the bytes the counting kernel reads per pixel).
+used dropped beyond a byte budget. Windows of fewer than 65,535 zones have uint16 layers (half the memory,
+and half the bytes the counting kernel reads per pixel): :mod:`histcalc.labels` makes them so.
 """
 
 from __future__ import annotations
@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
-
 from histcalc.labels import WindowLabels, window_labels
 from histcalc.zones import ZoneSubset
-
-_U16_ZONES = np.iinfo(np.uint16).max
 
 
 class LabelCache:
@@ -41,7 +37,7 @@ class LabelCache:
             self._entries.move_to_end(key)
             return self._entries[key]
         self.misses += 1
-        labels = _narrowed(window_labels(subset, window_transform, shape, all_touched))
+        labels = window_labels(subset, window_transform, shape, all_touched)
         for layer in labels.layers:
             layer.setflags(write=False)
         self._entries[key] = labels
@@ -61,11 +57,3 @@ def process_cache() -> LabelCache:
     if _PROCESS_CACHE is None:
         _PROCESS_CACHE = LabelCache()
     return _PROCESS_CACHE
-
-
-def _narrowed(labels: WindowLabels) -> WindowLabels:
-    """``labels`` with uint16 layers when its local ids fit (they count from 1 to the window's zones)."""
-    if len(labels.zones) >= _U16_ZONES:
-        return labels
-    layers = [layer.astype(np.uint16) for layer in labels.layers]
-    return WindowLabels(layers, labels.zones, labels.pixels)

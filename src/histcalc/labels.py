@@ -1,4 +1,4 @@
-"""Zone labels for one raster window: int32 layers, 1 + position in the ``ZoneSubset``, 0 = no zone.
+"""Zone labels for one raster window: layers of window-local ids (uint16, int32 past 65,534 zones), 0 = no zone.
 
 The pixel-centre rule is a numpy scanline over the subset's flat coordinate arrays (no shapely, no GeoJSON
 dicts): for each pixel row, the centre line ``y = row + 0.5`` (pixel space) crosses each polygon edge whose
@@ -33,7 +33,9 @@ from histcalc.zones import ZoneSubset, ranges
 
 log = logging.getLogger(__name__)
 
-Labels = npt.NDArray[np.int32]
+Labels = npt.NDArray[np.integer[Any]]
+U16_ZONES = 65_535
+"""A window with fewer zones than this has uint16 labels (local ids 1..zones), int32 otherwise."""
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,11 @@ def window_labels(
     if len(rows) == 0:
         return none
     zones, local = _zone_ids(zone)  # local id = 1 + index into zones
-    single = None if all_touched else _single_layer(rows, local, start, stop, shape)  # neighbours touch
+    dtype = np.uint16 if len(zones) < U16_ZONES else np.int32
+    single = None if all_touched else _single_layer(rows, local, start, stop, shape, dtype)  # neighbours touch
     if single is not None:
         return WindowLabels([single], zones, (int((stop - start).sum()),))
-    layers = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape)
+    layers = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape, dtype)
     return WindowLabels(layers, zones, tuple(int(np.count_nonzero(layer)) for layer in layers))
 
 
@@ -236,13 +239,14 @@ def _single_layer(
     start: npt.NDArray[np.int64],
     stop: npt.NDArray[np.int64],
     shape: tuple[int, int],
+    dtype: type[np.integer[Any]],
 ) -> Labels | None:
     """All zones in one layer, or None when two of them share a pixel centre (overlapping zones).
 
     Every label is >= 1, so a pixel covered twice is still non-zero but counted once: the labelled pixels fall
     short of the runs' total length exactly when some pixel is covered more than once.
     """
-    labels = _burn(rows, start, stop, (zone + 1).astype(np.int32), shape)
+    labels = _burn(rows, start, stop, zone + 1, shape, dtype)
     if np.count_nonzero(labels) != int((stop - start).sum()):
         return None
     return labels
@@ -252,18 +256,23 @@ def _burn(
     rows: npt.NDArray[np.int64],
     start: npt.NDArray[np.int64],
     stop: npt.NDArray[np.int64],
-    value: npt.NDArray[np.int32],
+    value: npt.NDArray[np.int64],
     shape: tuple[int, int],
+    dtype: type[np.integer[Any]],
 ) -> Labels:
     """``value`` on every run: +value where it starts, -value where it stops, summed over the flat raster.
 
     A run stopping at the right edge stops at the first pixel of the next row, which is where it must end.
+    In ``dtype``: uint16 sums wrap around, but modulo 2**16 every step adds up exactly, and labels below
+    2**16 come out right; made as uint16, a window's labels fault in half the pages of int32 and need no
+    narrowing copy.
     """
     height, width = shape
-    steps = np.zeros(height * width + 1, dtype=np.int32)
-    np.add.at(steps, rows * width + start, value)
-    np.add.at(steps, rows * width + stop, -value)
-    np.cumsum(steps, out=steps)  # in place: a fresh raster costs its page faults, as much as the sum
+    steps = np.zeros(height * width + 1, dtype=dtype)
+    label = value.astype(dtype)
+    np.add.at(steps, rows * width + start, label)
+    np.subtract.at(steps, rows * width + stop, label)
+    np.cumsum(steps, dtype=dtype, out=steps)  # in place: a fresh raster costs its page faults, as much as the sum
     return steps[:-1].reshape(shape)
 
 
@@ -298,14 +307,14 @@ def _fill(
     stop: npt.NDArray[np.int64],
     zone_layers: npt.NDArray[np.int32],
     shape: tuple[int, int],
+    dtype: type[np.integer[Any]],
 ) -> list[Labels]:
-    """One int32 raster per layer of the runs of its zones (disjoint within a layer, so sums are labels)."""
+    """One raster per layer of the runs of its zones (disjoint within a layer, so sums are labels)."""
     layer_of_span = zone_layers[zone]
     out = []
     for layer in np.unique(layer_of_span):
         mine = layer_of_span == layer
-        label = (zone[mine] + 1).astype(np.int32)
-        out.append(_burn(rows[mine], start[mine], stop[mine], label, shape))
+        out.append(_burn(rows[mine], start[mine], stop[mine], zone[mine] + 1, shape, dtype))
     return out
 
 
@@ -359,7 +368,7 @@ class WindowLabels:
     the file meets. The layers are read-only: they are shared between the files of one grid.
     """
 
-    layers: Sequence[npt.NDArray[np.integer[Any]]]  # int32 as made; uint16 where the label cache narrows them
+    layers: Sequence[npt.NDArray[np.integer[Any]]]  # uint16 while the window has < U16_ZONES zones, else int32
     zones: npt.NDArray[np.int64]
     pixels: tuple[int, ...]
     """The labelled pixels of each layer."""
