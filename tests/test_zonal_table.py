@@ -214,3 +214,22 @@ def test_zones_read_out_in_batches_equal_dense_histograms(kernel: str, seed: int
         dense[merged.cell_slot[cells]] = merged.cell_count[cells]
         assert dense[1:-1].tolist() == h.counts.tolist()
         np.testing.assert_allclose(columns["mean"][i], h.stats(())["mean"], rtol=1e-9, equal_nan=True)
+
+
+def test_small_pages_turns_numpys_huge_page_request_off_inside_and_back_after() -> None:
+    """The read-out's buffers are made without huge pages; numpy's setting is restored, also on an error."""
+    from histcalc.zone_readout import _madvise_switch, small_pages
+
+    switch = _madvise_switch()
+    if switch is None:
+        pytest.skip("this numpy has no huge page switch")
+    before = switch(True)
+    try:
+        with small_pages():
+            assert switch(False) is False  # off inside (switch returns the setting it replaced)
+        assert switch(True) is True  # on again after
+        with pytest.raises(RuntimeError), small_pages():
+            raise RuntimeError("boom")
+        assert switch(True) is True
+    finally:
+        switch(before)
