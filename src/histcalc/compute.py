@@ -32,6 +32,8 @@ from histcalc.scenes import Scene
 
 if TYPE_CHECKING:
     from histcalc.cached_task import TaskCache
+    from histcalc.plan import Task
+    from histcalc.result import Partial
     from histcalc.zone_dataset import DatasetSpec, Written, ZoneDatasets
     from histcalc.zones import Zones
 
@@ -126,17 +128,7 @@ def compute_histogram(
     task_cache = _open_cache(cache, job, group_by)
     try:
         if engine == "local":
-            remote = any(local.is_remote(h) for h in hrefs)
-            writer = None if dataset is None else zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
-            merged = None if writer is None else writer.done
-            try:
-                partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, merged)
-            except BaseException:
-                if writer is not None:
-                    writer.abandon()
-                raise
-            if writer is not None:
-                writer.close(partial)
+            partial = _run_local(tasks, job, workers, progress, hrefs, task_cache, dataset)
         else:
             partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
     except BaseException:
@@ -157,6 +149,31 @@ def compute_histogram(
         result.elapsed_s,
     )
     return result
+
+
+def _run_local(
+    tasks: list[Task],
+    job: JobSpec,
+    workers: int | None,
+    progress: Progress | None,
+    hrefs: list[str],
+    task_cache: TaskCache | None,
+    dataset: tuple[DatasetSpec, Written] | None,
+) -> Partial:
+    """The local engine; zone datasets are written as their groups finish (:class:`zone_dataset.LocalWriter`)."""
+    from histcalc.engines import local
+
+    remote = any(local.is_remote(h) for h in hrefs)
+    if dataset is None:
+        return local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, None)
+    writer = zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
+    try:
+        partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, writer.done)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close(partial)
+    return partial
 
 
 def _datasets(
