@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +25,6 @@ I64 = npt.NDArray[np.int64]
 Cells = tuple[I64, I64, I64]  # zone, slot, count
 F64 = npt.NDArray[np.float64]
 _CELLS_PER_ZONE = 32
-_SMALL_PAGES_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -36,19 +34,20 @@ def small_pages() -> Iterator[None]:
     The read-out's columns are written once, in order, and read in order: huge pages spare them no TLB
     misses, and on a VM whose host takes back the guest's free memory each 2 MB page faults in slowly.
     Measured here, 12 dates of 100,000 parcels (60 MB of new cells a date, kept as the result): the
-    read-out took 73-97 ms a date with huge pages and 36-37 ms without. numpy's switch is process-wide;
-    an array another thread makes meanwhile only misses its huge pages.
+    read-out took 73-97 ms a date with huge pages and 36-37 ms without. numpy's switch is process-wide and
+    takes no lock (a lock held while a process forks would be held for ever in the child): an array another
+    thread makes meanwhile only misses its huge pages, and two threads in here at once can at worst leave
+    the switch off.
     """
     switch = _madvise_switch()
     if switch is None:
         yield
         return
-    with _SMALL_PAGES_LOCK:
-        before = switch(False)
-        try:
-            yield
-        finally:
-            switch(before)
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 @functools.cache
