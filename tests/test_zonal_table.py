@@ -233,3 +233,38 @@ def test_small_pages_turns_numpys_huge_page_request_off_inside_and_back_after() 
         assert switch(True) is True
     finally:
         switch(before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([10, 300, 70_000, 2**31, 2**40]))
+def test_a_table_pickles_narrow_and_loads_exactly_as_it_was(seed: int, top: int) -> None:
+    """Pool workers and Spark executors send tables pickled with narrowed integer columns: what arrives is
+    the same table, int64 columns and all, whatever the range of the values (negative ones too)."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    n, z = int(rng.integers(0, 50)), int(rng.integers(0, 20))
+
+    def ints(size: int) -> np.ndarray:
+        return rng.integers(-top if rng.random() < 0.3 else 0, top, size, dtype=np.int64)
+
+    floats = [rng.normal(size=z) for _ in range(4)]
+    table = ZoneTable(ints(n), ints(n), ints(n), ints(z), ints(z), ints(z), ints(z), *floats)
+    loaded = pickle.loads(pickle.dumps(table))
+    for name in ZoneTable.__dataclass_fields__:
+        before, after = getattr(table, name), getattr(loaded, name)
+        assert after.dtype == before.dtype and np.array_equal(after, before), name
+
+
+def test_a_table_of_small_counts_pickles_in_under_half_its_bytes() -> None:
+    import pickle
+
+    rng = np.random.default_rng(3)
+    cells, zones = 10_000, 300
+    zone = np.sort(rng.integers(0, 100_000, cells))
+    f = np.zeros(zones)
+    table = ZoneTable(
+        zone, rng.integers(1, 257, cells), rng.integers(1, 3000, cells), *[np.arange(zones)] * 4, f, f, f, f
+    )
+    in_memory = sum(getattr(table, k).nbytes for k in ZoneTable.__dataclass_fields__)
+    assert len(pickle.dumps(table)) < 0.5 * in_memory

@@ -98,6 +98,12 @@ class ZoneTable:
     def rows(self) -> int:
         return len(self.cell_zone) + len(self.zone)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled with each integer column in the narrowest type that holds it (a date of 100,000 parcels:
+        2.5 M cells of 24 bytes, ~10 once narrowed), and widened back when loaded: what pool workers and
+        Spark executors send is a table, and most of it is small counts and zone indices."""
+        return _widened, tuple(_narrowed(getattr(self, name)) for name in _TABLE_FIELDS)
+
     def _cell_keys(self) -> I64:
         """One int64 per cell, ordered as (zone, slot)."""
         key: I64 = self.cell_zone * (self.cell_slot.max(initial=0) + 1) + self.cell_slot
@@ -131,6 +137,27 @@ class ZoneTable:
             self.cell_zone[first], self.cell_slot[first], counts, self.zone[zorder[zstarts]],
             _run_sums(self.nodata[zorder], zstarts), _run_sums(self.masked[zorder], zstarts), n, mean, m2, vmin, vmax,
         )  # fmt: skip
+
+
+_NARROW_TYPES = (np.uint8, np.uint16, np.int16, np.uint32, np.int32)
+
+
+def _narrowed(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """An int64 column in the first of ``_NARROW_TYPES`` that holds all its values (else as it is)."""
+    if column.dtype != np.int64 or not len(column):
+        return column
+    low, high = int(column.min()), int(column.max())
+    for kind in _NARROW_TYPES:
+        info = np.iinfo(kind)
+        if info.min <= low and high <= info.max:
+            return column.astype(kind)
+    return column
+
+
+def _widened(*columns: npt.NDArray[Any]) -> ZoneTable:
+    """A pickled :class:`ZoneTable` loaded: its integer columns int64 again."""
+    widened: list[Any] = [c.astype(np.int64) if c.dtype.kind in "iu" else c for c in columns]
+    return ZoneTable(*widened)
 
 
 def _runs(key: I64) -> tuple[I64, I64]:
@@ -187,6 +214,9 @@ def concat(tables: Sequence[ZoneTable]) -> ZoneTable:
         return tables[0]
     fields = ZoneTable.__dataclass_fields__
     return ZoneTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in fields})
+
+
+_TABLE_FIELDS = tuple(ZoneTable.__dataclass_fields__)
 
 
 class ZoneSum:
