@@ -30,15 +30,18 @@ def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) ->
     reference, and the path of every other table.
     """
     nz = len(table.zone)
-    bounds = _compiled_bounds(table)
+    bounds = _cell_bounds(table) if use_compiled() and table.is_compact() else None
     if bounds is not None:
         qs = np.asarray(percentiles, np.float64)
         sums, pct = kernel.zone_cell_stats(
             *bounds, table.cell_slot, table.cell_count, bins.array, bins.discrete, qs, table.vmin, table.vmax
         )
         below, above, count = (np.ascontiguousarray(column) for column in sums.T)
+        quantiles = {f"p{q:g}": pct[t] for t, q in enumerate(percentiles)}
     else:
-        below, above, count = _sums(table, bins.count)
+        pos = _zone_positions(table)
+        below, above, count = _sums(table, pos, bins.count)
+        quantiles = _percentiles(table, pos, count, bins, percentiles)
     pixels = count + below + above + table.nodata + table.masked
     empty = count == 0
     columns: dict[str, npt.NDArray[Any]] = {
@@ -54,27 +57,37 @@ def zone_stats(table: ZoneTable, bins: BinSpec, percentiles: Sequence[float]) ->
         "min": np.where(empty, np.nan, table.vmin),
         "max": np.where(empty, np.nan, table.vmax),
     }
-    if percentiles and bounds is not None:
-        columns.update({f"p{q:g}": pct[t] for t, q in enumerate(percentiles)})
-    elif percentiles:
-        pos = _zone_positions(table)
-        inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
-        pos_in, slot_in, c_in = _by_zone_and_slot(pos[inside], table.cell_slot[inside], table.cell_count[inside])
-        cum = np.cumsum(c_in)
-        before = np.zeros(nz, np.int64)  # cells of the zones before each zone
-        starts = np.searchsorted(pos_in, np.arange(nz), side="left")
-        before[starts > 0] = cum[starts[starts > 0] - 1]
-        cells = (pos_in, slot_in, c_in, cum, before)
-        for q in percentiles:
-            columns[f"p{q:g}"] = _percentile(cells, count, table, bins, q)
+    columns.update(quantiles)
     return columns
 
 
-def _compiled_bounds(table: ZoneTable) -> tuple[I64, I64] | None:
-    """Each zone's first and end cell when the compiled pass can take ``table``: kernels loaded, cells in
-    (zone, slot) order, and every cell's zone has a row; else None."""
-    if not use_compiled() or not table.is_compact():
-        return None
+def _sums(table: ZoneTable, pos: I64, nbins: int) -> tuple[I64, I64, I64]:
+    """(below, above, count) per zone, column-wise (``pos``: each cell's zone row)."""
+    nz = len(table.zone)
+    below = isum(pos[table.cell_slot == 0], table.cell_count[table.cell_slot == 0], nz)
+    above = isum(pos[table.cell_slot == nbins + 1], table.cell_count[table.cell_slot == nbins + 1], nz)
+    inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
+    return below, above, isum(pos[inside], table.cell_count[inside], nz)
+
+
+def _percentiles(table: ZoneTable, pos: I64, count: I64, bins: BinSpec, percentiles: Sequence[float]) -> dict[str, F64]:
+    """Each percentile's column, column-wise (``pos``: each cell's zone row)."""
+    if not percentiles:
+        return {}
+    nz = len(table.zone)
+    inside = (table.cell_slot >= 1) & (table.cell_slot <= bins.count)
+    pos_in, slot_in, c_in = _by_zone_and_slot(pos[inside], table.cell_slot[inside], table.cell_count[inside])
+    cum = np.cumsum(c_in)
+    before = np.zeros(nz, np.int64)  # cells of the zones before each zone
+    starts = np.searchsorted(pos_in, np.arange(nz), side="left")
+    before[starts > 0] = cum[starts[starts > 0] - 1]
+    cells = (pos_in, slot_in, c_in, cum, before)
+    return {f"p{q:g}": _percentile(cells, count, table, bins, q) for q in percentiles}
+
+
+def _cell_bounds(table: ZoneTable) -> tuple[I64, I64] | None:
+    """Each zone's first and end cell, cells sorted by zone (the caller knows they are), when every cell's
+    zone has a row; else None."""
     first = np.searchsorted(table.cell_zone, table.zone, side="left")
     last = np.searchsorted(table.cell_zone, table.zone, side="right")
     if int((last - first).sum()) != len(table.cell_zone):
@@ -82,24 +95,14 @@ def _compiled_bounds(table: ZoneTable) -> tuple[I64, I64] | None:
     return first.astype(np.int64, copy=False), last.astype(np.int64, copy=False)
 
 
-def _sums(table: ZoneTable, nbins: int) -> tuple[I64, I64, I64]:
-    """(below, above, count) per zone, column-wise."""
-    pos, nz = _zone_positions(table), len(table.zone)
-    below = isum(pos[table.cell_slot == 0], table.cell_count[table.cell_slot == 0], nz)
-    above = isum(pos[table.cell_slot == nbins + 1], table.cell_count[table.cell_slot == nbins + 1], nz)
-    inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins)
-    return below, above, isum(pos[inside], table.cell_count[inside], nz)
-
-
 def _zone_positions(table: ZoneTable) -> I64:
     """Each cell's row in ``table.zone``: by run lengths when the cells are sorted by zone (compacted tables
     are; 100,000 lookups instead of millions), else by binary search."""
-    zone, cells = table.zone, table.cell_zone
-    if np.all(cells[1:] >= cells[:-1]):
-        bounds = np.searchsorted(cells, zone, side="left"), np.searchsorted(cells, zone, side="right")
-        if int((bounds[1] - bounds[0]).sum()) == len(cells):  # every cell's zone has a row
-            return np.repeat(np.arange(len(zone), dtype=np.int64), bounds[1] - bounds[0])
-    return np.searchsorted(zone, cells)
+    if np.all(table.cell_zone[1:] >= table.cell_zone[:-1]):
+        bounds = _cell_bounds(table)
+        if bounds is not None:
+            return np.repeat(np.arange(len(table.zone), dtype=np.int64), bounds[1] - bounds[0])
+    return np.searchsorted(table.zone, table.cell_zone)
 
 
 def _by_zone_and_slot(zone: I64, slot: I64, count: I64) -> tuple[I64, I64, I64]:
