@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,22 +18,10 @@ from hypothesis.extra import numpy as hnp
 
 from histcalc import kernel, kernel_float, kernel_loading
 from histcalc.errors import UsageError
+from tests.support.kernels import kernel_env
 
 DN_DTYPES = [np.uint8, np.int8, np.uint16, np.int16]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@contextmanager
-def kernel_env(name: str) -> Iterator[None]:
-    before = os.environ.get("HISTCALC_KERNEL")
-    os.environ["HISTCALC_KERNEL"] = name
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["HISTCALC_KERNEL"]
-        else:
-            os.environ["HISTCALC_KERNEL"] = before
 
 
 def both(fn: Callable[[], Any]) -> tuple[Any, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from histcalc.histogram import Histogram
 from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values
 from histcalc.zonal_stats import zone_stats
 from histcalc.zone_readout import ReadOut
+from tests.support.kernels import kernel_env
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
@@ -49,16 +48,6 @@ def task_table(rng: np.random.Generator, zones: int, subset: np.ndarray, bins: B
     return table, dense
 
 
-@contextmanager
-def kernel(name: str) -> Iterator[None]:
-    before = os.environ.get("HISTCALC_KERNEL")
-    os.environ["HISTCALC_KERNEL"] = name
-    try:
-        yield
-    finally:
-        os.environ.pop("HISTCALC_KERNEL") if before is None else os.environ.update(HISTCALC_KERNEL=before)
-
-
 @pytest.mark.parametrize("bins", [BinSpec.per_digital_number("uint8", SCALE, OFFSET), BinSpec.uniform(7, 0.1, 0.8)])
 @pytest.mark.parametrize("stats_kernel", ["numba", "numpy"])
 @settings(max_examples=25, deadline=None)
@@ -78,7 +67,7 @@ def test_summed_tables_equal_dense_histograms_zone_by_zone(
             expected[zone] = expected[zone] + h if zone in expected else h
     result = total.table()
     assert result.zone.tolist() == sorted(expected)
-    with kernel(stats_kernel):
+    with kernel_env(stats_kernel):
         columns = zone_stats(result, bins, PERCENTILES)
     for i, zone in enumerate(result.zone):
         h = expected[int(zone)]
@@ -169,7 +158,6 @@ def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
 def test_zones_read_out_in_batches_equal_dense_histograms(kernel: str, seed: int, batches: int, again: bool) -> None:
     """A task's zones read out of dense rows in batches (as windows finish them), in any zone order, equal
     per-zone Histograms; the rows are zeroed; a zone read out twice (``again``) has its parts added up."""
-    import os
 
     os.environ["HISTCALC_KERNEL"] = kernel
     try:
