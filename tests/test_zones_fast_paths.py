@@ -164,3 +164,29 @@ def test_arrow_reader_reads_what_the_feature_reader_reads(tmp_path: Path, suffix
 )
 def test_id_texts_equal_the_text_of_each_id(values: np.ndarray) -> None:
     assert _id_texts(values) == [_id_text(v) for v in np.asarray(values, dtype=object)]
+
+
+def test_reading_zones_imports_neither_pandas_nor_geopandas_and_pyogrio_still_knows_them(tmp_path: Path) -> None:
+    """pyogrio's import and pyarrow's ``to_numpy`` would import both (0.3-0.5 s of a one-date zonal job)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("geopandas")
+    path = _write_layer(tmp_path / "z.gpkg", _with_holes(np.random.default_rng(3), 5), name=np.array(list("abcde")))
+    script = f"""
+import sys
+from histcalc.zone_files import load_zones
+zones = load_zones({str(path)!r}, id_field="name")
+assert zones.ids == list("abcde"), zones.ids
+assert "pandas" not in sys.modules and "geopandas" not in sys.modules, "imported"
+import pandas, geopandas, pyogrio
+from packaging.version import Version
+from pyogrio import _compat
+assert _compat.HAS_GEOPANDAS
+assert _compat.PANDAS_GE_20 == (Version(pandas.__version__) >= Version("2.0.0"))
+assert sys.modules["pandas"] is pandas and isinstance(pandas.DataFrame(), pandas.DataFrame)
+frame = pyogrio.read_dataframe({str(path)!r})
+assert isinstance(frame, geopandas.GeoDataFrame) and frame["name"].tolist() == list("abcde")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

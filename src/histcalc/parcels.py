@@ -45,9 +45,9 @@ def make_parcels(bounds: tuple[float, float, float, float], crs: Any, n: int, se
         frame = geopandas.GeoDataFrame({"parcel_id": ids, "area_ha": area}, geometry=geoms, crs=str(crs))
         frame.to_parquet(path)
     else:
-        from pyogrio import raw
+        from histcalc import ogr
 
-        raw.write(
+        ogr.pyogrio().raw.write(
             str(path),
             geometry=shapely.to_wkb(geoms),
             field_data=[ids, area],

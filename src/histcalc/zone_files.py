@@ -17,6 +17,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from histcalc import ogr
 from histcalc.errors import InvalidZones
 from histcalc.zones import ZoneProblem, Zones, polygonal_parts
 
@@ -46,11 +47,10 @@ _Read = tuple[str | None, Any, str | None, npt.NDArray[np.object_]]
 
 
 def _read_ogr(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:
-    import pyogrio
     import shapely
 
     try:
-        info = pyogrio.read_info(str(path), layer=layer)
+        info = ogr.pyogrio().read_info(str(path), layer=layer)
         column = _id_column(id_field, [str(f) for f in info["fields"]], str(info.get("driver", "")), path)
         values, wkb = _read_arrow(path, layer, column) if _has_pyarrow() else _read_raw(path, layer, column)
     except InvalidZones:
@@ -72,8 +72,7 @@ def _has_pyarrow() -> bool:
 
 def _read_raw(path: str | Path, layer: str | int | None, column: str | None) -> tuple[Any, Any]:
     """The ids (``column``'s values, else the FIDs) and WKB geometries, feature by feature (no pyarrow)."""
-    from pyogrio import raw
-
+    raw = ogr.pyogrio().raw
     _, fids, wkb, values = raw.read(
         str(path), layer=layer, columns=[column] if column else [], return_fids=True, force_2d=True
     )
@@ -87,18 +86,26 @@ def _read_arrow(path: str | Path, layer: str | int | None, column: str | None) -
     their text does not depend on the path taken.
     """
     import pyarrow
-    from pyogrio import raw
 
+    raw = ogr.pyogrio().raw
     meta, table = raw.read_arrow(str(path), layer=layer, columns=[column] if column else [], return_fids=not column)
     if not meta["geometry_name"]:  # a layer without geometries: let the feature reader say what it says
         return _read_raw(path, layer, column)
     ids = table.column(column or meta["fid_column"])
     kind = ids.type
     if pyarrow.types.is_string(kind) or pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind):
-        values = ids.to_numpy()
+        values = _arrow_values(ids, plain=not pyarrow.types.is_string(kind) and ids.null_count == 0)
     else:  # dates, say: as the feature reader reads them
         values = raw.read(str(path), layer=layer, columns=[column], read_geometry=False)[3][0]
-    return values, table.column(meta["geometry_name"]).to_numpy()
+    return values, _arrow_values(table.column(meta["geometry_name"]), plain=False)
+
+
+def _arrow_values(column: Any, plain: bool) -> npt.NDArray[Any]:
+    """An Arrow column's values: numbers (``plain``) as a numpy array of their type, else as objects.
+
+    Through Python lists: pyarrow's ``to_numpy`` imports pandas, when installed, on its first call (0.2 s).
+    """
+    return np.asarray(column.to_pylist()) if plain else np.array(column.to_pylist(), dtype=object)
 
 
 def _read_geoparquet(path: str | Path, id_field: str | None, layer: str | int | None) -> _Read:

@@ -162,7 +162,7 @@ def _write_parquet(columns: dict[str, Any], path: str | Path, query: dict[str, A
 
 
 def _write_vector(columns: dict[str, Any], path: str | Path, zones: Any, ids: list[str]) -> None:
-    import pyogrio
+    from histcalc import ogr
 
     if zones is None:
         raise UsageError(f"{path}: a vector file of zone statistics needs the zones' geometries")
@@ -175,7 +175,7 @@ def _write_vector(columns: dict[str, Any], path: str | Path, zones: Any, ids: li
         target.parent.mkdir(parents=True, exist_ok=True)
         import shapely
 
-        pyogrio.raw.write(
+        ogr.pyogrio().raw.write(
             str(tmp), shapely.to_wkb(zones.geometries[rows]), list(data.values()), list(data),
             layer="zone_stats", crs=zones.crs, geometry_type="MultiPolygon", promote_to_multi=True,
         )  # fmt: skip
