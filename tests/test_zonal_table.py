@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram
-from histcalc.zonal import ZoneSum, ZoneTable, concat, dn_slots_and_values
+from histcalc.zonal import ZoneTable, concat, dn_slots_and_values
 from histcalc.zonal_stats import zone_stats
 from histcalc.zone_readout import ReadOut
+from histcalc.zone_sum import ZoneSum
 from tests.support.kernels import kernel_env
+from tests.support.tables import assert_same_table
 
 SCALE, OFFSET, NODATA_DN = 0.004, -0.08, 255
 PERCENTILES = (0, 2, 25, 50, 75, 98, 100)
@@ -145,7 +147,10 @@ def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
     table, _ = task_table(np.random.default_rng(3), 50, np.arange(0, 50, 2, dtype=np.int64), bins)
     compact = table.compacted()
     assert compact.is_compact()
-    assert ZoneSum(compact).table() is compact  # nothing to add up: kept as it is
+    kept = ZoneSum(compact)
+    packed = kept.packed()
+    assert kept.packed() is packed and packed.runs  # nothing to add up: kept as it is, cells as runs per zone
+    assert_same_table(kept.table(), compact)
     both = concat([compact, compact])
     assert not both.is_compact()
     summed = ZoneSum(both).table()

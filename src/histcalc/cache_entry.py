@@ -22,7 +22,8 @@ import numpy as np
 from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram, Moments
 from histcalc.result import Partial
-from histcalc.zonal import ZoneSum, ZoneTable
+from histcalc.zonal import ZoneTable
+from histcalc.zone_sum import ZoneSum
 
 MAGIC = b"HCPART1\n"
 _DIGEST = 32

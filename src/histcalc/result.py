@@ -21,7 +21,9 @@ from typing import Any
 from histcalc.bins import BinSpec
 from histcalc.errors import EngineError
 from histcalc.histogram import Histogram, merge_all
-from histcalc.zonal import ZoneSum, ZoneTable, concat
+from histcalc.zonal import ZoneTable, concat
+from histcalc.zone_pack import ZoneTables
+from histcalc.zone_sum import ZoneSum, total
 
 Key = tuple[str, str]
 """(zone, group): "" when the job has no zones / no grouping."""
@@ -125,7 +127,7 @@ class Partial:
         groups = {group: h for (_zone, group), h in sorted(keyed.items())}
         total = merge_all(groups.values(), bins)
         named = groups if grouped else {}
-        zone_tables = {group: zone_sum.table() for group, zone_sum in sorted(self.zonal.items())}
+        zone_tables = ZoneTables({group: zone_sum.packed() for group, zone_sum in sorted(self.zonal.items())})
         cached = self.cached * len(hrefs) // tasks if cache and tasks else None  # files: a split file has parts
         return JobResult(
             total, named, len(hrefs), ok, failed, engine, elapsed, zone_tables=zone_tables, files_cached=cached
@@ -177,8 +179,9 @@ class JobResult:
     engine: str
     elapsed_s: float
     startup_s: float = 0.0
-    zone_tables: dict[str, ZoneTable] = field(default_factory=dict)
-    """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``."""
+    zone_tables: Mapping[str, ZoneTable] = field(default_factory=dict)
+    """Zonal jobs: the per-zone table of each group ("" without grouping); zones index ``zone_ids``. Held
+    packed (:class:`~histcalc.zone_pack.ZoneTables`): each read unpacks its group."""
     zone_ids: list[str] = field(default_factory=list)
     zones_with_pixels: int | None = None
     """Zonal jobs whose tables were written as datasets (``zone_tables`` is then empty): zones that counted a pixel."""
@@ -196,7 +199,7 @@ class JobResult:
         except ValueError:
             raise KeyError(f"no zone {zone_id!r} in this result") from None
         if group is None:
-            table = concat(list(self.zone_tables.values())).compacted()
+            table = total(self.zone_tables.values())
         elif group in self.zone_tables:
             table = self.zone_tables[group]
         elif group in self.groups or (not self.groups and group == ""):

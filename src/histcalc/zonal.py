@@ -102,7 +102,7 @@ class ZoneTable:
         """Pickled with each integer column in the narrowest type that holds it (a date of 100,000 parcels:
         2.5 M cells of 24 bytes, ~10 once narrowed), and widened back when loaded: what pool workers and
         Spark executors send is a table, and most of it is small counts and zone indices."""
-        return _widened, tuple(_narrowed(getattr(self, name)) for name in _TABLE_FIELDS)
+        return _widened, tuple(narrowed(getattr(self, name)) for name in _TABLE_FIELDS)
 
     def _cell_keys(self) -> I64:
         """One int64 per cell, ordered as (zone, slot)."""
@@ -142,7 +142,7 @@ class ZoneTable:
 _NARROW_TYPES = (np.uint8, np.uint16, np.int16, np.uint32, np.int32)
 
 
-def _narrowed(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
+def narrowed(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """An int64 column in the first of ``_NARROW_TYPES`` that holds all its values (else as it is)."""
     if column.dtype != np.int64 or not len(column):
         return column
@@ -217,45 +217,6 @@ def concat(tables: Sequence[ZoneTable]) -> ZoneTable:
 
 
 _TABLE_FIELDS = tuple(ZoneTable.__dataclass_fields__)
-
-
-class ZoneSum:
-    """A running sum of zone tables: added by concatenation, compacted when the pending rows doubled."""
-
-    __slots__ = ("_compact_rows", "_pending", "_pending_rows")
-
-    def __init__(self, first: ZoneTable | None = None) -> None:
-        self._pending: list[ZoneTable] = []
-        self._pending_rows = 0
-        self._compact_rows = 0
-        if first is not None:
-            self.add(first)
-
-    def add(self, table: ZoneTable) -> None:
-        self._pending.append(table)
-        self._pending_rows += table.rows
-        if self._pending_rows > max(_COMPACT_MIN_ROWS, 2 * self._compact_rows):
-            self.table()
-
-    def merge(self, other: ZoneSum) -> None:
-        for table in other._pending:
-            self.add(table)
-
-    def table(self) -> ZoneTable:
-        """The sum so far, compacted."""
-        if len(self._pending) != 1 or self._pending_rows != self._compact_rows:
-            merged = concat(self._pending)
-            if len(self._pending) > 1 or not merged.is_compact():
-                merged = merged.compacted()
-            self._pending, self._pending_rows = [merged], merged.rows
-            self._compact_rows = merged.rows
-        return self._pending[0] if self._pending else ZoneTable.empty()
-
-    def __getstate__(self) -> ZoneTable:
-        return self.table()
-
-    def __setstate__(self, table: ZoneTable) -> None:
-        self.__init__(table)  # type: ignore[misc]
 
 
 def dn_slots_and_values(

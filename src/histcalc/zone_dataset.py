@@ -33,8 +33,9 @@ import numpy.typing as npt
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.zonal import ZoneSum, ZoneTable, with_zones
+from histcalc.zonal import ZoneTable, with_zones
 from histcalc.zonal_stats import tidy_columns, zone_stats
+from histcalc.zone_sum import ZoneSum
 
 if TYPE_CHECKING:
     from histcalc.plan import Task

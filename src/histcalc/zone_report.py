@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from histcalc import zone_sum
 from histcalc.errors import OutputError, UsageError
 from histcalc.result import JobResult
-from histcalc.zonal import ZoneTable, concat, with_zones
+from histcalc.zonal import ZoneTable, with_zones
 from histcalc.zonal_stats import tidy_columns, zone_stats
 
 ALL = "all"
@@ -37,12 +38,19 @@ def check_zone_stats_path(path: str) -> None:
         )
 
 
-def grouped_tables(result: JobResult) -> list[tuple[str, ZoneTable]]:
-    """(group, table) for each named group, then the whole period as group ``all``."""
-    named = [(g, t) for g, t in result.zone_tables.items() if g]
-    total = concat(list(result.zone_tables.values())).compacted() if len(result.zone_tables) > 1 else None
-    whole = total if total is not None else next(iter(result.zone_tables.values()), ZoneTable.empty())
-    return [*named, (ALL, whole)]
+def grouped_tables(result: JobResult) -> Iterator[tuple[str, ZoneTable]]:
+    """(group, table) for each named group, then the whole period as group ``all``: one group unpacked at a time."""
+    for group in result.zone_tables:
+        if group:
+            yield group, result.zone_tables[group]
+    yield ALL, whole_table(result)
+
+
+def whole_table(result: JobResult) -> ZoneTable:
+    """The zones' table over the whole period."""
+    if len(result.zone_tables) > 1:
+        return zone_sum.total(result.zone_tables.values())
+    return next(iter(result.zone_tables.values()), ZoneTable.empty())
 
 
 def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, list[Any] | npt.NDArray[Any]]:
@@ -115,7 +123,7 @@ def zones_with_pixels(result: JobResult) -> int:
     """Zones that counted a pixel over the whole period."""
     if result.zones_with_pixels is not None:  # the tables went to datasets
         return result.zones_with_pixels
-    whole = grouped_tables(result)[-1][1]
+    whole = whole_table(result)
     return int(np.count_nonzero(zone_stats(whole, result.histogram.bins, ())["count"]))
 
 

@@ -1,0 +1,70 @@
+"""Running sums of zone tables, held packed (:mod:`histcalc.zone_pack`): what a job keeps per group between
+its tasks and its outputs. Pure numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from histcalc.zonal import _COMPACT_MIN_ROWS, ZoneTable, concat
+from histcalc.zone_pack import PackedTable, pack, unpack
+
+
+class ZoneSum:
+    """A running sum of zone tables: added by concatenation, compacted when the pending rows doubled.
+
+    Every table is held packed from the moment it is added; a compaction unpacks the pending ones, adds them
+    up and packs the sum.
+    """
+
+    __slots__ = ("_compact_rows", "_pending", "_pending_rows")
+
+    def __init__(self, first: ZoneTable | PackedTable | None = None) -> None:
+        self._pending: list[PackedTable] = []
+        self._pending_rows = 0
+        self._compact_rows = 0
+        if first is not None:
+            self.add(first)
+
+    def add(self, table: ZoneTable | PackedTable) -> None:
+        """Add ``table``; a first table found compact (a task's usually is) is never unpacked to be checked again."""
+        compact = not self._pending and isinstance(table, ZoneTable) and table.is_compact()
+        self._pending.append(table if isinstance(table, PackedTable) else pack(table))
+        self._pending_rows += table.rows
+        if compact:
+            self._compact_rows = table.rows
+        elif self._pending_rows > max(_COMPACT_MIN_ROWS, 2 * self._compact_rows):
+            self.packed()
+
+    def merge(self, other: ZoneSum) -> None:
+        for table in other._pending:
+            self.add(table)
+
+    def packed(self) -> PackedTable:
+        """The sum so far, compacted, packed."""
+        if not self._pending:
+            return pack(ZoneTable.empty())
+        if len(self._pending) != 1 or self._pending_rows != self._compact_rows:
+            merged = concat([unpack(p) for p in self._pending])
+            if len(self._pending) > 1 or not merged.is_compact():
+                self._pending = [pack(merged.compacted())]
+            del merged
+            self._pending_rows = self._compact_rows = self._pending[0].rows
+        return self._pending[0]
+
+    def table(self) -> ZoneTable:
+        """The sum so far, compacted."""
+        return unpack(self.packed())
+
+    def __getstate__(self) -> PackedTable:
+        return self.packed()
+
+    def __setstate__(self, packed: PackedTable) -> None:
+        self.__init__(packed)  # type: ignore[misc]
+
+
+def total(tables: Iterable[ZoneTable]) -> ZoneTable:
+    """The sum of ``tables`` (over all groups, say), added one at a time: never all of them unpacked at once."""
+    whole = ZoneSum()
+    for table in tables:
+        whole.add(table)
+    return whole.table()
