@@ -211,7 +211,7 @@ def test_zones_read_out_in_batches_equal_dense_histograms(kernel: str, seed: int
 
 def test_small_pages_turns_numpys_huge_page_request_off_inside_and_back_after() -> None:
     """The read-out's buffers are made without huge pages; numpy's setting is restored, also on an error."""
-    from histcalc.zone_readout import _madvise_switch, small_pages
+    from histcalc.heap import _madvise_switch, small_pages
 
     switch = _madvise_switch()
     if switch is None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from histcalc.zonal import ZoneTable
 from histcalc.zone_pack import ZoneTables, pack, unpack
-from histcalc.zone_sum import ZoneSum, total
+from histcalc.zone_sum import ZoneSum, total, whole
 from tests.support.tables import assert_same_table
 
 
@@ -23,6 +24,7 @@ def _random_table(rng: np.random.Generator, top: int, sort: bool) -> ZoneTable:
     cell_zone = rng.choice(pool, size=n).astype(np.int64)
     if sort:
         zone, cell_zone = np.unique(zone), np.sort(cell_zone)
+    z = len(zone)
     ints = [rng.integers(low, top, size, dtype=np.int64) for size in (n, n, z, z, z)]
     floats = [rng.normal(size=z) for _ in range(4)]
     if z:
@@ -88,3 +90,91 @@ def test_a_sum_pickles_packed_and_adds_on() -> None:
     again.add(b)
     assert_same_table(again.table(), total([a, b]))
     assert_same_table(running.table(), ZoneSum(a).table())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([300, 2**40]))
+def test_the_dense_sum_of_groups_equals_compacting_them_all(seed: int, groups: int, top: int) -> None:
+    """The whole period summed block by block equals the sort-based compaction of every group at once."""
+    from histcalc.zonal import concat, with_zones
+    from histcalc.zone_pack import dense_blocks, dense_sum
+
+    rng = np.random.default_rng(seed)
+    tables = []
+    for _ in range(groups):
+        t = _random_table(rng, top, sort=True)
+        t = ZoneTable(
+            t.cell_zone, np.abs(t.cell_slot) % 258, *[getattr(t, n) for n in list(t.__dataclass_fields__)[2:]]
+        )
+        tables.append(ZoneSum(t).table())  # compact, as a job's groups are
+    packs = [pack(t) for t in tables]
+    got = dense_sum(packs)
+    if not all(p.runs for p in packs):
+        assert got is None
+        return
+    assert got is not None
+    assert_same_table(got, concat(tables).compacted())
+    # block by block with a row for every zone, as the statistics of the whole period are written
+    every = list(dense_blocks(packs, (-5, 45)))
+    assert all(b.is_compact() for b in every)
+    assert_same_table(concat(every), with_zones(concat(tables).compacted(), np.arange(-5, 45, dtype=np.int64)))
+
+
+def test_the_dense_sum_goes_block_by_block_and_refuses_what_it_cannot_do(monkeypatch: Any) -> None:
+    from histcalc import zone_pack
+    from histcalc.zonal import concat
+
+    rng = np.random.default_rng(8)
+    fields = list(ZoneTable.__dataclass_fields__)[2:]
+    tables = []
+    while len(tables) < 5:  # tables whose every cell's zone has a row (runs form), slots 0..199
+        t = _random_table(rng, 300, sort=True)
+        t = ZoneSum(ZoneTable(t.cell_zone, t.cell_slot % 200, *[getattr(t, n) for n in fields])).table()
+        if len(t.cell_zone) and pack(t).runs:
+            tables.append(t)
+    monkeypatch.setattr(zone_pack, "_DENSE_ENTRIES", 200 * 3)  # blocks of 3 zones
+    assert_same_table(zone_pack.dense_sum([pack(t) for t in tables]), concat(tables).compacted())
+    wide = ZoneTable(
+        np.array([1]),
+        np.array([70_000]),
+        np.array([2]),
+        np.array([1]),
+        *[np.zeros(1, np.int64)] * 3,
+        *[np.zeros(1)] * 4,
+    )
+    assert zone_pack.dense_sum([pack(wide)]) is None  # 16-bit slots: left to ZoneSum
+    held = ZoneTables({"a": pack(wide), "b": pack(wide)})
+    both = whole(held)
+    assert both.cell_count.tolist() == [4] and both.cell_slot.tolist() == [70_000]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_empty_rows_for_every_zone_are_added_without_touching_the_cells(seed: int, compact: bool) -> None:
+    """``with_zones`` on a compact table (cells kept, rows merged) equals adding and compacting everything."""
+    from histcalc.zonal import concat, with_zones
+
+    rng = np.random.default_rng(seed)
+    table = _random_table(rng, 300, sort=True)
+    assume(min(table.cell_zone.min(initial=0), table.cell_slot.min(initial=0), table.zone.min(initial=0)) >= 0)
+    assume(table.n.min(initial=0) >= 0)
+    empty = table.n == 0  # as tasks make them: no values, no moments
+    head = [getattr(table, n) for n in list(ZoneTable.__dataclass_fields__)[:7]]
+    moments = np.where(empty, 0.0, table.mean), np.where(empty, 0.0, table.m2)
+    table = ZoneTable(*head, *moments, table.vmin, table.vmax)
+    if compact:
+        table = ZoneSum(table).table()
+    zones = np.arange(-5, 45, dtype=np.int64)
+    got = with_zones(table, zones)
+    missing = np.setdiff1d(zones, table.zone)
+    i, f, e = np.zeros(len(missing), np.int64), np.zeros(len(missing)), np.zeros(0, np.int64)
+    filler = ZoneTable(e, e, e, missing, i, i, i, f, f, f + np.inf, f - np.inf)
+    want = concat([table, filler]).compacted() if len(missing) else table
+    for name in ZoneTable.__dataclass_fields__:  # compacting recomputes each mean as (n * mean) / n: an ulp off
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype
+        if name in ("mean", "m2"):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert set(got.zone.tolist()) >= set(zones.tolist())

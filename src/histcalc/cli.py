@@ -196,7 +196,7 @@ def _run_job(ns: argparse.Namespace, auth: JobAuth) -> int:
     if zones is not None:
         from histcalc.zone_report import summary_lines
 
-        print("\n".join(summary_lines(result, ns.zone_stats)))
+        print("\n".join(summary_lines(result, ns.zone_stats, doc["zones"]["with_pixels"])))
     failed, allowed = len(result.files_failed), allowed_failures(ns.allow_failures, result.files_total)
     if failed > allowed:
         raise TooManyFailures(

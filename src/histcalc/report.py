@@ -9,6 +9,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -210,19 +211,28 @@ def require_pyarrow() -> tuple[Any, Any]:
 
 def write_atomic(path: str | Path, text: str) -> None:
     """Write to a temporary file beside ``path``, then rename: never a half-written result."""
+    with atomic_target(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
+
+
+@contextmanager
+def atomic_target(path: str | Path) -> Iterator[str]:
+    """A temporary file beside ``path`` to write, renamed to ``path`` when the block ends, removed if it fails;
+    an OSError on the way is an :class:`OutputError` naming ``path``."""
     target = Path(path)
     tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as open() would make it
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
+        os.close(fd)
+        yield tmp
         os.replace(tmp, target)
     except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _umask() -> int:

@@ -23,7 +23,7 @@ from histcalc.errors import EngineError
 from histcalc.histogram import Histogram, merge_all
 from histcalc.zonal import ZoneTable, concat
 from histcalc.zone_pack import ZoneTables
-from histcalc.zone_sum import ZoneSum, total
+from histcalc.zone_sum import ZoneSum, whole
 
 Key = tuple[str, str]
 """(zone, group): "" when the job has no zones / no grouping."""
@@ -199,7 +199,7 @@ class JobResult:
         except ValueError:
             raise KeyError(f"no zone {zone_id!r} in this result") from None
         if group is None:
-            table = total(self.zone_tables.values())
+            table = whole(self.zone_tables)
         elif group in self.zone_tables:
             table = self.zone_tables[group]
         elif group in self.groups or (not self.groups and group == ""):

@@ -15,7 +15,7 @@ Pure numpy, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,7 +198,23 @@ def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
     i, f = np.zeros(len(missing), np.int64), np.zeros(len(missing), np.float64)
     empty = np.zeros(0, np.int64)
     filler = ZoneTable(empty, empty, empty, missing, i, i, i, f, f, f + np.inf, f - np.inf)
-    return concat([table, filler]).compacted()
+    if not table.is_compact():
+        return concat([table, filler]).compacted()
+    # the cells stay as they are (the new rows have none): only the zone rows are put in order
+    rows = concat([table.only_cells(slice(0, 0)), filler])
+    placed = rows.only_zones(np.argsort(rows.zone, kind="stable"))
+    return ZoneTable(table.cell_zone, table.cell_slot, table.cell_count, *(getattr(placed, n) for n in _ROW_FIELDS))
+
+
+def zone_blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
+    """``table`` (compact: rows and cells sorted by zone) cut into blocks of ``size`` zones, as slices."""
+    if not table.is_compact():
+        table = table.compacted()
+    zone_block, cell_block = table.zone // size, table.cell_zone // size
+    for block in np.unique(zone_block).tolist():  # every zone with cells has a row
+        rows = slice(*np.searchsorted(zone_block, [block, block + 1]).tolist())
+        cells = slice(*np.searchsorted(cell_block, [block, block + 1]).tolist())
+        yield int(block), table.only_zones(rows).only_cells(cells)
 
 
 def _one_slot_per_dn(dn_slots: I64) -> bool:
@@ -217,6 +233,7 @@ def concat(tables: Sequence[ZoneTable]) -> ZoneTable:
 
 
 _TABLE_FIELDS = tuple(ZoneTable.__dataclass_fields__)
+_ROW_FIELDS = _TABLE_FIELDS[3:]  # zone, nodata, masked, n, mean, m2, vmin, vmax
 
 
 def dn_slots_and_values(

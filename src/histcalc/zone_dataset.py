@@ -33,7 +33,7 @@ import numpy.typing as npt
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.zonal import ZoneTable, with_zones
+from histcalc.zonal import ZoneTable, with_zones, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
 from histcalc.zone_sum import ZoneSum
 
@@ -114,7 +114,7 @@ def write_reduced(record: Record, spec: DatasetSpec) -> Iterator[Record]:
     group, table = key[1], value
     if spec.grouped:
         _write(spec, group or ALL, table, uuid.uuid4().hex)
-    for block, part in _blocks(table, spec.zone_block):
+    for block, part in zone_blocks(table, spec.zone_block):
         yield ("zb", block), part
 
 
@@ -237,17 +237,6 @@ def _read_parts(path: Path) -> Iterator[ZoneTable]:
     with path.open("rb") as stream:
         while stream.peek(1):
             yield ZoneTable(**{name: np.load(stream, allow_pickle=False) for name in _FIELDS})
-
-
-def _blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
-    """``table`` (compact: rows and cells sorted by zone) cut into blocks of ``size`` zones, as slices."""
-    if not table.is_compact():
-        table = table.compacted()
-    zone_block, cell_block = table.zone // size, table.cell_zone // size
-    for block in np.unique(zone_block).tolist():  # every zone with cells has a row
-        rows = slice(*np.searchsorted(zone_block, [block, block + 1]).tolist())
-        cells = slice(*np.searchsorted(cell_block, [block, block + 1]).tolist())
-        yield int(block), table.only_zones(rows).only_cells(cells)
 
 
 def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc.zonal import _TABLE_FIELDS, I64, ZoneTable, narrowed
+from histcalc.heap import small_pages
+from histcalc.zonal import _TABLE_FIELDS, I64, ZoneTable, concat, narrowed
 
 _CELL_ZONE = _TABLE_FIELDS.index("cell_zone")
 _ZONE = _TABLE_FIELDS.index("zone")
@@ -93,5 +94,104 @@ class ZoneTables(Mapping[str, ZoneTable]):
     def nbytes(self) -> int:
         return sum(p.nbytes for p in self._packed.values())
 
+    def packs(self) -> list[PackedTable]:
+        """The packed tables, in group order."""
+        return list(self._packed.values())
+
     def __repr__(self) -> str:
         return f"ZoneTables({len(self)} group(s), {self.nbytes:,} bytes packed)"
+
+
+_SLOT = _TABLE_FIELDS.index("cell_slot")
+_COUNT = _TABLE_FIELDS.index("cell_count")
+_DENSE_ENTRIES = 1 << 21  # (zone, slot) sums held densely at a time: 16 MB of int64
+_DENSE_MAX_SLOTS = 4096  # more slots than this (16-bit data): too few zones a block, let ZoneSum sort instead
+
+
+def dense_summable(packs: list[PackedTable]) -> bool:
+    """Whether :func:`dense_blocks` can add ``packs`` up: every table in runs form, its slots few enough for
+    dense blocks (not 16-bit data's), none negative. Otherwise :class:`~histcalc.zone_sum.ZoneSum` sorts."""
+    if not packs or not all(p.runs for p in packs):
+        return False
+    low = min(int(p.columns[_SLOT].min(initial=0)) for p in packs)
+    return low >= 0 and max(int(p.columns[_SLOT].max(initial=0)) for p in packs) < _DENSE_MAX_SLOTS
+
+
+def dense_blocks(packs: list[PackedTable], span: tuple[int, int] | None = None) -> Iterator[ZoneTable]:
+    """The sum of ``packs`` (a job's groups: the whole period) without sorting, as compact tables of
+        consecutive blocks of zones (see :func:`dense_summable`): cells are added into a dense block of zones x
+        slots at a time, zone rows into arrays over the zones' range. ``span``: the zone values to cover (default:
+        those with rows), each of which then gets a row, empty if it had none (as
+    :func:`~histcalc.zonal.with_zones` adds them).
+
+        Their concatenation is the table that compacting the concatenation of ``packs`` gives: every (zone, slot)
+        cell of any input, counts exact, moments merged in the order of ``packs`` as
+        :meth:`~histcalc.zonal.ZoneTable.compacted` merges them. 40 dates of 100,000 parcels (41 M cells into
+        11 M): ~1 s, where sorting took ~5 s; one block of ~8,000 zones is held at a time.
+    """
+    zones = [p.columns[_ZONE] for p in packs if len(p.columns[_ZONE])]
+    every = span is not None
+    if span is None:
+        if not zones:
+            return
+        span = (min(int(z[0]) for z in zones), max(int(z[-1]) for z in zones) + 1)
+    low, high = span
+    if zones:
+        low, high = min(low, *(int(z[0]) for z in zones)), max(high, *(int(z[-1]) + 1 for z in zones))
+    slots = max(int(p.columns[_SLOT].max(initial=0)) for p in packs) + 1
+    rows = _zone_rows(packs, low, high - low, every)
+    zone_of = [p.columns[_ZONE].astype(np.int64) - low for p in packs]
+    starts = [np.concatenate(([0], np.cumsum(p.columns[_CELL_ZONE], dtype=np.int64))) for p in packs]
+    block = max(1, _DENSE_ENTRIES // slots)
+    counts = np.zeros(block * slots, np.int64)
+    seen = np.zeros(block * slots, np.bool_)
+    for first in range(0, high - low, block):
+        for p, zone, start in zip(packs, zone_of, starts, strict=True):
+            r0, r1 = np.searchsorted(zone, (first, first + block))
+            c0, c1 = start[r0], start[r1]
+            key = np.repeat(zone[r0:r1] - first, p.columns[_CELL_ZONE][r0:r1]) * slots
+            key += p.columns[_SLOT][c0:c1]
+            np.add.at(counts, key, p.columns[_COUNT][c0:c1].astype(np.int64))  # ufunc.at is fast without casts
+            seen[key] = True
+        cells = np.flatnonzero(seen)
+        cell_zone, cell_slot = np.divmod(cells, slots)
+        cell_zone += first + low
+        cell_count = counts[cells]
+        counts[cells], seen[cells] = 0, False
+        r0, r1 = np.searchsorted(rows[0], (first + low, first + low + block))
+        yield ZoneTable(cell_zone, cell_slot, cell_count, *(r[r0:r1] for r in rows))
+
+
+def dense_sum(packs: list[PackedTable]) -> ZoneTable | None:
+    """The whole of :func:`dense_blocks` as one table, or None when it cannot add ``packs`` up."""
+    if not dense_summable(packs):
+        return None
+    with small_pages():  # written once in order: huge pages only cost their slow first touch (heap.small_pages)
+        return concat(list(dense_blocks(packs))) if any(len(p.columns[_ZONE]) for p in packs) else unpack(packs[0])
+
+
+def _zone_rows(packs: list[PackedTable], low: int, span: int, every: bool) -> tuple[Any, ...]:
+    """The summed zone rows (zone, nodata, masked, n, mean, m2, min, max) of the zones that have one, or of
+    ``every`` zone from ``low`` on."""
+    present = np.zeros(span, np.bool_)
+    ints = np.zeros((3, span), np.int64)  # nodata, masked, n
+    weighted = np.zeros(span)
+    vmin, vmax = np.full(span, np.inf), np.full(span, -np.inf)
+    named = [dict(zip(_TABLE_FIELDS, p.columns, strict=True)) for p in packs]
+    for c in named:
+        z = c["zone"].astype(np.int64) - low
+        present[z] = True
+        for i, name in enumerate(("nodata", "masked", "n")):
+            np.add.at(ints[i], z, c[name].astype(np.int64))
+        np.add.at(weighted, z, c["n"] * c["mean"])
+        np.minimum.at(vmin, z, c["vmin"])
+        np.maximum.at(vmax, z, c["vmax"])
+    n = ints[2]
+    mean = np.divide(weighted, n, out=np.zeros(span), where=n > 0)
+    m2 = np.zeros(span)
+    for c in named:
+        z = c["zone"].astype(np.int64) - low
+        dev = c["mean"] - mean[z]
+        np.add.at(m2, z, c["m2"] + c["n"] * dev * dev)
+    keep = np.arange(span) if every else np.flatnonzero(present)
+    return keep + low, ints[0][keep], ints[1][keep], n[keep], mean[keep], m2[keep], vmin[keep], vmax[keep]

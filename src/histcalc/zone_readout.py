@@ -9,58 +9,19 @@ summed by :meth:`~histcalc.zonal.ZoneTable.compacted` instead.
 
 from __future__ import annotations
 
-import functools
-import importlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from histcalc import kernel
+from histcalc.heap import small_pages
 from histcalc.zonal import ZoneTable
 
 I64 = npt.NDArray[np.int64]
 Cells = tuple[I64, I64, I64]  # zone, slot, count
 F64 = npt.NDArray[np.float64]
 _CELLS_PER_ZONE = 32
-
-
-@contextmanager
-def small_pages() -> Iterator[None]:
-    """Arrays made inside come without numpy's request for transparent huge pages.
-
-    The read-out's columns are written once, in order, and read in order: huge pages spare them no TLB
-    misses, and on a VM whose host takes back the guest's free memory each 2 MB page faults in slowly.
-    Measured here, 12 dates of 100,000 parcels (60 MB of new cells a date, kept as the result): the
-    read-out took 73-97 ms a date with huge pages and 36-37 ms without. numpy's switch is process-wide and
-    takes no lock (a lock held while a process forks would be held for ever in the child): an array another
-    thread makes meanwhile only misses its huge pages, and two threads in here at once can at worst leave
-    the switch off.
-    """
-    switch = _madvise_switch()
-    if switch is None:
-        yield
-        return
-    before = switch(False)
-    try:
-        yield
-    finally:
-        switch(before)
-
-
-@functools.cache
-def _madvise_switch() -> Callable[[bool], bool] | None:
-    """numpy's ``_set_madvise_hugepage`` (numpy 2: ``numpy._core``, 1.x: ``numpy.core``), None without it."""
-    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        switch: Callable[[bool], bool] | None = getattr(module, "_set_madvise_hugepage", None)
-        return switch
-    return None
 
 
 class ReadOut:

@@ -9,8 +9,6 @@ GeoParquet with the zones' geometries so that the result opens in QGIS.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,13 +17,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import zone_sum
+from histcalc import table_files, zone_sum
 from histcalc.errors import OutputError, UsageError
 from histcalc.result import JobResult
-from histcalc.zonal import ZoneTable, with_zones
+from histcalc.zonal import ZoneTable, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
 
 ALL = "all"
+_BLOCK = 32_768  # zones whose statistics or rows are computed (and written) together
 STATS_SUFFIXES = (".csv", ".parquet", ".gpkg", ".geojson", ".json")
 TIDY_COLUMNS = ("zone", "group", "bin_low", "bin_high", "count")
 
@@ -38,93 +37,108 @@ def check_zone_stats_path(path: str) -> None:
         )
 
 
-def grouped_tables(result: JobResult) -> Iterator[tuple[str, ZoneTable]]:
-    """(group, table) for each named group, then the whole period as group ``all``: one group unpacked at a time."""
+def grouped_blocks(result: JobResult, every_zone: bool) -> Iterator[tuple[str, ZoneTable]]:
+    """(group, table) for blocks of zones of each named group, then of the whole period as group ``all``
+    (with a row for every zone when ``every_zone``): one block of one group unpacked or summed at a time."""
     for group in result.zone_tables:
         if group:
-            yield group, result.zone_tables[group]
-    yield ALL, whole_table(result)
+            for _block, table in zone_blocks(result.zone_tables[group], _BLOCK):
+                yield group, table
+    yield from (
+        (ALL, t)
+        for t in zone_sum.whole_blocks(result.zone_tables, len(result.zone_ids) if every_zone else None, _BLOCK)
+    )
 
 
-def whole_table(result: JobResult) -> ZoneTable:
-    """The zones' table over the whole period."""
-    if len(result.zone_tables) > 1:
-        return zone_sum.total(result.zone_tables.values())
-    return next(iter(result.zone_tables.values()), ZoneTable.empty())
+def stats_pieces(result: JobResult, percentiles: Sequence[float]) -> Iterator[dict[str, npt.NDArray[Any]]]:
+    """The columns of :func:`stats_columns`, a block of zones of one group at a time (the whole period last);
+    at least one piece, empty when there are no zones."""
+    bins = result.histogram.bins
+    ids = np.asarray(result.zone_ids, dtype=object)
+    pieces = 0
+    for group, table in grouped_blocks(result, every_zone=True):
+        pieces += 1
+        columns = zone_stats(table, bins, percentiles)
+        yield {"zone": ids[table.zone], "group": np.full(len(table.zone), group, dtype=object), **columns}
+    if not pieces:
+        columns = zone_stats(ZoneTable.empty(), bins, percentiles)
+        yield {"zone": ids[:0], "group": np.full(0, ALL, dtype=object), **columns}
 
 
 def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, list[Any] | npt.NDArray[Any]]:
     """Columns zone, group, pixels, count, below, above, nodata, masked, valid_fraction, mean, std, min, max, pN."""
-    bins = result.histogram.bins
+    parts = list(stats_pieces(result, percentiles))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[-1]}
+
+
+def tidy_pieces(result: JobResult) -> Iterator[dict[str, npt.NDArray[Any]]]:
+    """zone, group, bin_low, bin_high, count of every non-zero bin, a block of zones of one group at a time (the
+    whole period last); at least one piece."""
     ids = np.asarray(result.zone_ids, dtype=object)
-    parts: list[dict[str, Any]] = []
-    for group, table in grouped_tables(result):
-        if group == ALL:
-            table = with_zones(table, np.arange(len(ids), dtype=np.int64))
-        columns = zone_stats(table, bins, percentiles)
-        parts.append({"zone": ids[table.zone], "group": np.full(len(table.zone), group, dtype=object), **columns})
-    names = list(parts[-1])
-    return {name: np.concatenate([p[name] for p in parts]) for name in names}
+    pieces = 0
+    for group, table in grouped_blocks(result, every_zone=False):
+        pieces += 1
+        c = tidy_columns(table, ids, result.histogram.bins)
+        yield {"zone": c["zone"], "group": np.full(len(c["zone"]), group, dtype=object), **c}
+    if not pieces:  # no zone had a pixel
+        c = tidy_columns(ZoneTable.empty(), ids, result.histogram.bins)
+        yield {"zone": c["zone"], "group": np.full(0, ALL, dtype=object), **c}
 
 
 def tidy_rows(result: JobResult) -> Iterator[tuple[str, str, float, float, int]]:
     """(zone, group, bin_low, bin_high, count) for every non-zero bin of every zone and group."""
-    ids = np.asarray(result.zone_ids, dtype=object)
-    for group, table in grouped_tables(result):
-        c = tidy_columns(table, ids, result.histogram.bins)
-        columns = (c["zone"].tolist(), c["bin_low"].tolist(), c["bin_high"].tolist(), c["count"].tolist())
-        for zone, low, high, count in zip(*columns, strict=True):
-            yield zone, group, low, high, count
+    for piece in tidy_pieces(result):
+        yield from zip(*(piece[name].tolist() for name in TIDY_COLUMNS), strict=True)
 
 
 def write_zone_tidy(result: JobResult, path: str | Path) -> None:
-    """The per-zone histograms as a tidy table (zero-count bins omitted): CSV, or Parquet by suffix."""
-    rows = tidy_rows(result)
+    """The per-zone histograms as a tidy table (zero-count bins omitted): CSV, or Parquet by suffix. Written a
+    group at a time: a season of 100,000 parcels has tens of millions of rows."""
     if Path(path).suffix.lower() == ".parquet":
-        columns: list[Any] = list(zip(*rows, strict=True)) or [() for _ in TIDY_COLUMNS]
-        _write_parquet(dict(zip(TIDY_COLUMNS, columns, strict=True)), path, {})
+        table_files.write_parquet(path, tidy_pieces(result), {b"histcalc": b"{}"})
         return
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(TIDY_COLUMNS)
-    out.writerows((z, g, _num(lo), _num(hi), n) for z, g, lo, hi, n in rows)
-    _write_text(path, buf.getvalue())
+    rows = ((z, g, _num(lo), _num(hi), n) for z, g, lo, hi, n in tidy_rows(result))
+    table_files.write_csv(path, TIDY_COLUMNS, rows)
 
 
 def write_zone_stats(
     result: JobResult, path: str | Path, percentiles: Sequence[float], query: dict[str, Any], zones: Any = None
 ) -> None:
-    """One row per (zone, group) of statistics, as CSV, Parquet, or a vector file with the zones' shapes."""
-    columns = stats_columns(result, percentiles)
+    """One row per (zone, group) of statistics, as CSV, Parquet, or a vector file with the zones' shapes.
+    CSV and Parquet are written a group at a time."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
-        out.writerow(list(columns))
-        out.writerows(zip(*(_cells(v) for v in columns.values()), strict=True))
-        _write_text(path, buf.getvalue())
+        pieces = stats_pieces(result, percentiles)
+        first = next(pieces)
+        rows = (row for piece in (first, *pieces) for row in zip(*(_cells(v) for v in piece.values()), strict=True))
+        table_files.write_csv(path, list(first), rows)
     elif suffix == ".parquet":
-        _write_parquet(columns, path, query)
+        metadata = {b"histcalc": json.dumps(query).encode()}
+        table_files.write_parquet(path, stats_pieces(result, percentiles), metadata)
     else:
-        _write_vector(columns, path, zones, result.zone_ids)
+        _write_vector(stats_columns(result, percentiles), path, zones, result.zone_ids)
 
 
-def summary_lines(result: JobResult, where: str | None) -> list[str]:
-    """How many zones had pixels, how many none, and where the tables went."""
+def summary_lines(result: JobResult, where: str | None, with_pixels: int | None = None) -> list[str]:
+    """How many zones had pixels (``with_pixels`` if known), how many none, and where the tables went."""
     if not result.zone_ids:
         return []
-    had = zones_with_pixels(result)
+    had = zones_with_pixels(result) if with_pixels is None else with_pixels
     total = len(result.zone_ids)
     line = f"zones: {total:,}: {had:,} with counted pixels, {total - had:,} without"
     return [line + (f"; per-zone statistics in {where}" if where else "")]
 
 
 def zones_with_pixels(result: JobResult) -> int:
-    """Zones that counted a pixel over the whole period."""
+    """Zones that counted a pixel over the whole period: in some group, a non-zero cell in the bins."""
     if result.zones_with_pixels is not None:  # the tables went to datasets
         return result.zones_with_pixels
-    whole = whole_table(result)
-    return int(np.count_nonzero(zone_stats(whole, result.histogram.bins, ())["count"]))
+    nbins = result.histogram.bins.count
+    counted = np.zeros(len(result.zone_ids), np.bool_)
+    for table in result.zone_tables.values():
+        inside = (table.cell_slot >= 1) & (table.cell_slot <= nbins) & (table.cell_count > 0)
+        counted[table.cell_zone[inside]] = True
+    return int(np.count_nonzero(counted))
 
 
 def summary_dict(result: JobResult, stats_path: str | None) -> dict[str, Any]:
@@ -142,31 +156,6 @@ def _num(value: float) -> str | float:
     if value != value:  # NaN
         return ""
     return float(f"{value:.12g}")
-
-
-def _write_text(path: str | Path, text: str) -> None:
-    from histcalc.report import write_atomic
-
-    write_atomic(path, text)
-
-
-def _write_parquet(columns: dict[str, Any], path: str | Path, query: dict[str, Any]) -> None:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise UsageError("Parquet output needs pyarrow: pip install 'histcalc[parquet]'") from exc
-    table = pa.table({k: list(v) if isinstance(v, np.ndarray) and v.dtype == object else v for k, v in columns.items()})
-    table = table.replace_schema_metadata({b"histcalc": json.dumps(query).encode()})
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp)
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _write_vector(columns: dict[str, Any], path: str | Path, zones: Any, ids: list[str]) -> None:

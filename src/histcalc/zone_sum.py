@@ -3,10 +3,12 @@ its tasks and its outputs. Pure numpy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
-from histcalc.zonal import _COMPACT_MIN_ROWS, ZoneTable, concat
-from histcalc.zone_pack import PackedTable, pack, unpack
+import numpy as np
+
+from histcalc.zonal import _COMPACT_MIN_ROWS, ZoneTable, concat, with_zones, zone_blocks
+from histcalc.zone_pack import PackedTable, ZoneTables, dense_blocks, dense_sum, dense_summable, pack, unpack
 
 
 class ZoneSum:
@@ -68,3 +70,27 @@ def total(tables: Iterable[ZoneTable]) -> ZoneTable:
     for table in tables:
         whole.add(table)
     return whole.table()
+
+
+def whole(tables: Mapping[str, ZoneTable]) -> ZoneTable:
+    """The sum of a job's group tables: the whole period. Packed tables are added densely (no sort) where they can
+    be, else one at a time."""
+    if isinstance(tables, ZoneTables):
+        summed = dense_sum(tables.packs())
+        if summed is not None:
+            return summed
+    return total(tables.values())
+
+
+def whole_blocks(tables: Mapping[str, ZoneTable], every: int | None, size: int) -> Iterator[ZoneTable]:
+    """:func:`whole` as compact tables of consecutive blocks of zones, one block held at a time where the tables
+    are added densely. ``every``: zones 0 .. every - 1 each get a row (empty if they had no pixel)."""
+    span = None if every is None else (0, every)
+    if len(tables) > 1 and isinstance(tables, ZoneTables) and dense_summable(tables.packs()):
+        yield from dense_blocks(tables.packs(), span)
+        return
+    table = whole(tables) if len(tables) != 1 else next(iter(tables.values()))
+    if every is not None:
+        table = with_zones(table, np.arange(every, dtype=np.int64))
+    for _block, part in zone_blocks(table, size):
+        yield part
