@@ -146,7 +146,8 @@ def test_cli_writes_per_zone_tables_that_match_the_api(zones_file: Path, tmp_pat
     scene_list = scenes(tmp_path, days=1)
     stats, tidy = tmp_path / "stats.csv", tmp_path / "tidy.csv"
     argv = ["--catalog", str(tmp_path), "--engine", "local", "--zones", str(zones_file), "--zone-id", "name"]
-    assert main([*argv, "--zone-stats", str(stats), "--csv", str(tidy), "-q"]) == 0
+    both = ["--csv", str(tidy), "--parquet", str(tmp_path / "tidy.parquet")]
+    assert main([*argv, "--zone-stats", str(stats), *both, "-q"]) == 0
     rows = list(csv.DictReader(stats.open(encoding="utf-8")))
     assert [r["zone"] for r in rows] == list(ZONES) and {r["group"] for r in rows} == {"all"}
     for row in rows:
@@ -157,6 +158,15 @@ def test_cli_writes_per_zone_tables_that_match_the_api(zones_file: Path, tmp_pat
     for r in csv.DictReader(tidy.open(encoding="utf-8")):
         counts[r["zone"]] = counts.get(r["zone"], 0) + int(r["count"])
     assert counts == {r["zone"]: int(r["count"]) for r in rows if int(r["count"])}
+    # the CSV's bin edges (each formatted once per block of zones) are the Parquet table's, to 12 digits
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(tmp_path / "tidy.parquet").to_pylist()
+    text = list(csv.DictReader(tidy.open(encoding="utf-8")))
+    assert len(text) == len(table) > 10
+    for got, want in zip(text, table, strict=True):
+        assert (got["zone"], got["group"], int(got["count"])) == (want["zone"], want["group"], want["count"])
+        for edge in ("bin_low", "bin_high"):
+            assert float(got[edge]) == float(f"{want[edge]:.12g}"), (got, want)
 
 
 @pytest.mark.parametrize(

@@ -178,3 +178,19 @@ def test_empty_rows_for_every_zone_are_added_without_touching_the_cells(seed: in
         else:
             np.testing.assert_array_equal(a, b, err_msg=name)
     assert set(got.zone.tolist()) >= set(zones.tolist())
+
+
+def test_a_compact_sum_sent_from_a_worker_is_not_unpacked_to_be_checked_again(monkeypatch: Any) -> None:
+    from histcalc import zone_sum
+
+    table = ZoneSum(_random_table(np.random.default_rng(9), 300, sort=True)).table()
+    sent = pickle.dumps(ZoneSum(table))  # as a pool worker returns its partial result
+
+    def unpacked(_packed: Any) -> ZoneTable:
+        raise AssertionError("unpacked")
+
+    monkeypatch.setattr(zone_sum, "unpack", unpacked)
+    received = pickle.loads(sent)
+    assert received.packed().compact
+    monkeypatch.undo()
+    assert_same_table(received.table(), table)

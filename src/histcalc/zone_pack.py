@@ -30,24 +30,27 @@ class PackedTable:
     """A :class:`ZoneTable`'s fields in :data:`~histcalc.zonal._TABLE_FIELDS` order, integer ones narrowed.
 
     ``runs``: ``columns[cell_zone]`` holds how many cells each zone row has (cells sorted by zone, each
-    cell's zone among the zone rows) instead of each cell's zone.
+    cell's zone among the zone rows) instead of each cell's zone. ``compact``: known to be what
+    :meth:`~histcalc.zonal.ZoneTable.compacted` makes (whoever receives it need not check).
     """
 
     columns: tuple[npt.NDArray[Any], ...]
     runs: bool
     rows: int  # cells + zone rows, as ZoneTable.rows
+    compact: bool = False
 
     @property
     def nbytes(self) -> int:
         return sum(c.nbytes for c in self.columns)
 
 
-def pack(table: ZoneTable) -> PackedTable:
+def pack(table: ZoneTable, compact: bool = False) -> PackedTable:
+    """``table`` packed; ``compact``: the caller knows it is compact."""
     columns = [getattr(table, name) for name in _TABLE_FIELDS]
     lengths = _zone_runs(table.cell_zone, table.zone)
     if lengths is not None:
         columns[_CELL_ZONE] = lengths
-    return PackedTable(tuple(narrowed(c) for c in columns), lengths is not None, table.rows)
+    return PackedTable(tuple(narrowed(c) for c in columns), lengths is not None, table.rows, compact)
 
 
 def unpack(packed: PackedTable) -> ZoneTable:

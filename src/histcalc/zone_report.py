@@ -93,12 +93,22 @@ def tidy_rows(result: JobResult) -> Iterator[tuple[str, str, float, float, int]]
 
 def write_zone_tidy(result: JobResult, path: str | Path) -> None:
     """The per-zone histograms as a tidy table (zero-count bins omitted): CSV, or Parquet by suffix. Written a
-    group at a time: a season of 100,000 parcels has tens of millions of rows."""
+    block of zones at a time: a season of 100,000 parcels has tens of millions of rows."""
     if Path(path).suffix.lower() == ".parquet":
         table_files.write_parquet(path, tidy_pieces(result), {b"histcalc": b"{}"})
         return
-    rows = ((z, g, _num(lo), _num(hi), n) for z, g, lo, hi, n in tidy_rows(result))
+    rows = (row for piece in tidy_pieces(result) for row in _tidy_csv_rows(piece))
     table_files.write_csv(path, TIDY_COLUMNS, rows)
+
+
+def _tidy_csv_rows(piece: dict[str, npt.NDArray[Any]]) -> Iterator[tuple[Any, ...]]:
+    """A tidy piece's CSV rows; each bin edge is formatted once (a piece holds a few hundred edges)."""
+    values = np.concatenate([piece["bin_low"], piece["bin_high"]]).astype(np.float64)
+    bits, where = np.unique(values.view(np.int64), return_inverse=True)  # by bits: -0.0 stays apart from 0.0
+    text = np.array([_num(e) for e in bits.view(np.float64).tolist()], dtype=object)[where]
+    n = len(piece["bin_low"])
+    columns = (piece["zone"].tolist(), piece["group"].tolist(), text[:n].tolist(), text[n:].tolist())
+    return zip(*columns, piece["count"].tolist(), strict=True)
 
 
 def write_zone_stats(

@@ -3,6 +3,7 @@ its tasks and its outputs. Pure numpy."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -28,11 +29,13 @@ class ZoneSum:
             self.add(first)
 
     def add(self, table: ZoneTable | PackedTable) -> None:
-        """Add ``table``; a first table found compact (a task's usually is) is never unpacked to be checked again."""
-        compact = not self._pending and isinstance(table, ZoneTable) and table.is_compact()
-        self._pending.append(table if isinstance(table, PackedTable) else pack(table))
+        """Add ``table``; a first table known or found compact (a task's usually is) is never unpacked to be
+        checked again, here or where this sum is sent (pool workers send their sums packed)."""
+        if isinstance(table, ZoneTable):
+            table = pack(table, compact=not self._pending and table.is_compact())
+        self._pending.append(table)
         self._pending_rows += table.rows
-        if compact:
+        if table.compact and len(self._pending) == 1:
             self._compact_rows = table.rows
         elif self._pending_rows > max(_COMPACT_MIN_ROWS, 2 * self._compact_rows):
             self.packed()
@@ -47,8 +50,10 @@ class ZoneSum:
             return pack(ZoneTable.empty())
         if len(self._pending) != 1 or self._pending_rows != self._compact_rows:
             merged = concat([unpack(p) for p in self._pending])
-            if len(self._pending) > 1 or not merged.is_compact():
-                self._pending = [pack(merged.compacted())]
+            if len(self._pending) == 1 and merged.is_compact():  # sent by a process that did not check it
+                self._pending = [dataclasses.replace(self._pending[0], compact=True)]
+            else:
+                self._pending = [pack(merged.compacted(), compact=True)]
             del merged
             self._pending_rows = self._compact_rows = self._pending[0].rows
         return self._pending[0]
