@@ -73,3 +73,50 @@ def test_an_unwritable_place_is_a_one_line_output_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="cannot write") as err:
         write_csv(tmp_path / "file" / "t.csv", ["a"], [])
     assert "\n" not in str(err.value)
+
+
+def test_writing_a_table_does_not_import_pandas(tmp_path: Path) -> None:
+    """pyarrow.array imports pandas on its first call (0.3 s, ~60 MB in every writing process)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pandas")
+    script = f"""
+import sys
+import numpy as np
+from histcalc.table_files import write_parquet
+piece = {{"zone": np.array(["a", "b"], dtype=object), "n": np.array([1, 2]), "x": np.array([0.5, 1.5])}}
+write_parquet({str(tmp_path / "t.parquet")!r}, [piece, piece], {{}})
+assert "pandas" not in sys.modules, "pandas imported"
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([True, False, True] * 5),
+        np.array([0, 65535, 7], dtype=np.uint16),
+        np.array([1.5, -2.0, np.nan], dtype=">f8"),  # big-endian
+        np.array([3, -4], dtype=">i4"),
+        np.array([], dtype=object),
+        np.array(["", "é", "a,b"], dtype=object),
+        np.array([1, None, "x"], dtype=object),  # not all text: pyarrow's own conversion says what it says
+    ],
+)
+def test_arrow_arrays_from_buffers_hold_the_values(values: np.ndarray) -> None:
+    pa = pytest.importorskip("pyarrow")
+    from histcalc.table_files import arrow_array
+
+    if values.dtype == object and not all(isinstance(v, str) for v in values.tolist()):
+        with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+            arrow_array(values)
+        return
+    got = arrow_array(values)
+    if values.dtype == object:
+        assert got.type == pa.string()
+    assert len(got) == len(values)
+    want = values.astype(values.dtype.newbyteorder("=")) if values.dtype.kind != "O" else values
+    for a, b in zip(got.to_pylist(), want.tolist(), strict=True):
+        assert a == b or (a != a and b != b)

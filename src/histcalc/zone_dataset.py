@@ -33,6 +33,7 @@ import numpy.typing as npt
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
+from histcalc.table_files import arrow_array, arrow_table
 from histcalc.zonal import ZoneTable, with_zones, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
 from histcalc.zone_sum import ZoneSum
@@ -260,21 +261,16 @@ def _tidy_pieces(spec: DatasetSpec, table: ZoneTable) -> Iterator[dict[str, Any]
 
 def _zone_names(ids: tuple[str, ...], zones: npt.NDArray[np.int64]) -> Any:
     """The ids of ``zones`` (indices into ``ids``) as an Arrow string array, taken in C++ (no Python strings)."""
-    import pyarrow as pa
-
-    return _arrow_ids(ids).take(pa.array(zones))
+    return _arrow_ids(ids).take(arrow_array(zones))
 
 
 @functools.lru_cache(maxsize=2)
 def _arrow_ids(ids: tuple[str, ...]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(ids, type=pa.string())
+    return arrow_array(np.array(ids, dtype=object))
 
 
 def _write_part(root: str, group: str, part: str, pieces: Iterable[dict[str, Any]]) -> None:
     """One Parquet file of the dataset, a row group per piece of columns."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder = Path(root) / f"group={quote(group, safe='')}"
@@ -282,8 +278,7 @@ def _write_part(root: str, group: str, part: str, pieces: Iterable[dict[str, Any
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for columns in pieces:
-            data = {k: list(v) if isinstance(v, np.ndarray) and v.dtype == object else v for k, v in columns.items()}
-            piece = pa.table(data)
+            piece = arrow_table(columns, None if writer is None else writer.schema)
             if writer is None:
                 writer = pq.ParquetWriter(folder / f"part-{part}.parquet", piece.schema)
             writer.write_table(piece)
