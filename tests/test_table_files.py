@@ -120,3 +120,14 @@ def test_arrow_arrays_from_buffers_hold_the_values(values: np.ndarray) -> None:
     want = values.astype(values.dtype.newbyteorder("=")) if values.dtype.kind != "O" else values
     for a, b in zip(got.to_pylist(), want.tolist(), strict=True):
         assert a == b or (a != a and b != b)
+
+
+def test_texts_taken_and_repeated_as_arrow_arrays() -> None:
+    pa = pytest.importorskip("pyarrow")
+    from histcalc.table_files import repeated_text, text_take
+
+    ids = ("a", "b,1", "Ærø")
+    assert text_take(ids, np.array([2, 0, 2, 1])).to_pylist() == ["Ærø", "a", "Ærø", "b,1"]
+    assert text_take(ids, np.zeros(0, np.int64)).type == pa.string()
+    assert repeated_text("2024-05-01", 3).to_pylist() == ["2024-05-01"] * 3
+    assert repeated_text("é", 0).to_pylist() == [] and repeated_text("é", 2).to_pylist() == ["é", "é"]

@@ -4,6 +4,7 @@ Parquet row groups, into a temporary file renamed into place at the end (never a
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,23 @@ def arrow_array(values: Any) -> Any:
             buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
             return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
     return pa.array(items, type=pa.string() if array.dtype == object else None)  # anything else: pyarrow's way
+
+
+def text_take(texts: tuple[str, ...], positions: Any) -> Any:
+    """``texts[positions]`` as an Arrow string array, taken in C++ (no Python string per row)."""
+    return _text_array(texts).take(arrow_array(np.asarray(positions, dtype=np.int64)))
+
+
+@functools.lru_cache(maxsize=2)
+def _text_array(texts: tuple[str, ...]) -> Any:
+    return arrow_array(np.array(texts, dtype=object))
+
+
+def repeated_text(value: str, n: int) -> Any:
+    """``value`` ``n`` times as an Arrow string array (a group name on each row of a piece)."""
+    pa, _pq = require_pyarrow()
+    encoded = value.encode("utf-8")
+    if len(encoded) * n >= 2**31:
+        return text_take((value,), np.zeros(n, np.int64))
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(encoded))
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(encoded * n)])

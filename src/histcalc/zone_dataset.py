@@ -15,7 +15,6 @@ job that fails leaves the previous dataset as it was. Executors must see the pat
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
@@ -28,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
-import numpy.typing as npt
 
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.table_files import arrow_array, arrow_table
+from histcalc.table_files import arrow_table, text_take
 from histcalc.zonal import ZoneTable, with_zones, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
 from histcalc.zone_sum import ZoneSum
@@ -246,7 +244,7 @@ def _write(spec: DatasetSpec, group: str, table: ZoneTable, part: str) -> int:
     if spec.tidy is not None:
         _write_part(spec.tidy, group, part, _tidy_pieces(spec, table))
     if spec.stats is not None:
-        _write_part(spec.stats, group, part, [{"zone": _zone_names(spec.ids, table.zone), **stats}])
+        _write_part(spec.stats, group, part, [{"zone": text_take(spec.ids, table.zone), **stats}])
     return int(np.count_nonzero(stats["count"]))
 
 
@@ -256,17 +254,7 @@ def _tidy_pieces(spec: DatasetSpec, table: ZoneTable) -> Iterator[dict[str, Any]
     n = len(table.cell_zone)
     for start in range(0, max(n, 1), _TIDY_ROWS):
         tidy = tidy_columns(table.only_cells(slice(start, start + _TIDY_ROWS)), None, spec.bins)
-        yield {**tidy, "zone": _zone_names(spec.ids, tidy["zone"])}
-
-
-def _zone_names(ids: tuple[str, ...], zones: npt.NDArray[np.int64]) -> Any:
-    """The ids of ``zones`` (indices into ``ids``) as an Arrow string array, taken in C++ (no Python strings)."""
-    return _arrow_ids(ids).take(arrow_array(zones))
-
-
-@functools.lru_cache(maxsize=2)
-def _arrow_ids(ids: tuple[str, ...]) -> Any:
-    return arrow_array(np.array(ids, dtype=object))
+        yield {**tidy, "zone": text_take(spec.ids, tidy["zone"])}
 
 
 def _write_part(root: str, group: str, part: str, pieces: Iterable[dict[str, Any]]) -> None:

@@ -50,19 +50,19 @@ def grouped_blocks(result: JobResult, every_zone: bool) -> Iterator[tuple[str, Z
     )
 
 
-def stats_pieces(result: JobResult, percentiles: Sequence[float]) -> Iterator[dict[str, npt.NDArray[Any]]]:
+def stats_pieces(
+    result: JobResult, percentiles: Sequence[float], arrow: bool = False
+) -> Iterator[dict[str, npt.NDArray[Any]]]:
     """The columns of :func:`stats_columns`, a block of zones of one group at a time (the whole period last);
-    at least one piece, empty when there are no zones."""
+    at least one piece, empty when there are no zones. ``arrow``: zone and group as Arrow string arrays."""
     bins = result.histogram.bins
-    ids = np.asarray(result.zone_ids, dtype=object)
+    names = _Names(result.zone_ids, arrow)
     pieces = 0
     for group, table in grouped_blocks(result, every_zone=True):
         pieces += 1
-        columns = zone_stats(table, bins, percentiles)
-        yield {"zone": ids[table.zone], "group": np.full(len(table.zone), group, dtype=object), **columns}
+        yield {**names.of(table.zone, group), **zone_stats(table, bins, percentiles)}
     if not pieces:
-        columns = zone_stats(ZoneTable.empty(), bins, percentiles)
-        yield {"zone": ids[:0], "group": np.full(0, ALL, dtype=object), **columns}
+        yield {**names.of(np.zeros(0, np.int64), ALL), **zone_stats(ZoneTable.empty(), bins, percentiles)}
 
 
 def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, list[Any] | npt.NDArray[Any]]:
@@ -71,18 +71,33 @@ def stats_columns(result: JobResult, percentiles: Sequence[float]) -> dict[str, 
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[-1]}
 
 
-def tidy_pieces(result: JobResult) -> Iterator[dict[str, npt.NDArray[Any]]]:
+def tidy_pieces(result: JobResult, arrow: bool = False) -> Iterator[dict[str, npt.NDArray[Any]]]:
     """zone, group, bin_low, bin_high, count of every non-zero bin, a block of zones of one group at a time (the
-    whole period last); at least one piece."""
-    ids = np.asarray(result.zone_ids, dtype=object)
+    whole period last); at least one piece. ``arrow``: zone and group as Arrow string arrays."""
+    names = _Names(result.zone_ids, arrow)
     pieces = 0
     for group, table in grouped_blocks(result, every_zone=False):
         pieces += 1
-        c = tidy_columns(table, ids, result.histogram.bins)
-        yield {"zone": c["zone"], "group": np.full(len(c["zone"]), group, dtype=object), **c}
+        c = tidy_columns(table, None, result.histogram.bins)
+        yield {**names.of(c.pop("zone"), group), **c}
     if not pieces:  # no zone had a pixel
-        c = tidy_columns(ZoneTable.empty(), ids, result.histogram.bins)
-        yield {"zone": c["zone"], "group": np.full(0, ALL, dtype=object), **c}
+        c = tidy_columns(ZoneTable.empty(), None, result.histogram.bins)
+        yield {**names.of(c.pop("zone"), ALL), **c}
+
+
+class _Names:
+    """The zone and group columns of a piece: Python strings (CSV, the API), or Arrow arrays (Parquet)."""
+
+    def __init__(self, ids: list[str], arrow: bool) -> None:
+        self.arrow = arrow
+        self.texts = tuple(ids)
+        self.objects = np.asarray(ids, dtype=object)
+
+    def of(self, zones: npt.NDArray[np.int64], group: str) -> dict[str, Any]:
+        if self.arrow:
+            zone = table_files.text_take(self.texts, zones)
+            return {"zone": zone, "group": table_files.repeated_text(group, len(zones))}
+        return {"zone": self.objects[zones], "group": np.full(len(zones), group, dtype=object)}
 
 
 def tidy_rows(result: JobResult) -> Iterator[tuple[str, str, float, float, int]]:
@@ -95,7 +110,7 @@ def write_zone_tidy(result: JobResult, path: str | Path) -> None:
     """The per-zone histograms as a tidy table (zero-count bins omitted): CSV, or Parquet by suffix. Written a
     block of zones at a time: a season of 100,000 parcels has tens of millions of rows."""
     if Path(path).suffix.lower() == ".parquet":
-        table_files.write_parquet(path, tidy_pieces(result), {b"histcalc": b"{}"})
+        table_files.write_parquet(path, tidy_pieces(result, arrow=True), {b"histcalc": b"{}"})
         return
     rows = (row for piece in tidy_pieces(result) for row in _tidy_csv_rows(piece))
     table_files.write_csv(path, TIDY_COLUMNS, rows)
@@ -124,7 +139,7 @@ def write_zone_stats(
         table_files.write_csv(path, list(first), rows)
     elif suffix == ".parquet":
         metadata = {b"histcalc": json.dumps(query).encode()}
-        table_files.write_parquet(path, stats_pieces(result, percentiles), metadata)
+        table_files.write_parquet(path, stats_pieces(result, percentiles, arrow=True), metadata)
     else:
         _write_vector(stats_columns(result, percentiles), path, zones, result.zone_ids)
 
