@@ -26,7 +26,6 @@ from histcalc.bins import BinSpec, bin_index
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-_COMPACT_MIN_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class ZoneTable:
         """Pickled with each integer column in the narrowest type that holds it (a date of 100,000 parcels:
         2.5 M cells of 24 bytes, ~10 once narrowed), and widened back when loaded: what pool workers and
         Spark executors send is a table, and most of it is small counts and zone indices."""
-        return _widened, tuple(narrowed(getattr(self, name)) for name in _TABLE_FIELDS)
+        return _widened, tuple(narrowed(getattr(self, name)) for name in TABLE_FIELDS)
 
     def _cell_keys(self) -> I64:
         """One int64 per cell, ordered as (zone, slot)."""
@@ -203,7 +202,7 @@ def with_zones(table: ZoneTable, zones: I64) -> ZoneTable:
     # the cells stay as they are (the new rows have none): only the zone rows are put in order
     rows = concat([table.only_cells(slice(0, 0)), filler])
     placed = rows.only_zones(np.argsort(rows.zone, kind="stable"))
-    return ZoneTable(table.cell_zone, table.cell_slot, table.cell_count, *(getattr(placed, n) for n in _ROW_FIELDS))
+    return ZoneTable(table.cell_zone, table.cell_slot, table.cell_count, *(getattr(placed, n) for n in ROW_FIELDS))
 
 
 def zone_blocks(table: ZoneTable, size: int) -> Iterator[tuple[int, ZoneTable]]:
@@ -232,8 +231,8 @@ def concat(tables: Sequence[ZoneTable]) -> ZoneTable:
     return ZoneTable(**{name: np.concatenate([getattr(t, name) for t in tables]) for name in fields})
 
 
-_TABLE_FIELDS = tuple(ZoneTable.__dataclass_fields__)
-_ROW_FIELDS = _TABLE_FIELDS[3:]  # zone, nodata, masked, n, mean, m2, vmin, vmax
+TABLE_FIELDS = tuple(ZoneTable.__dataclass_fields__)
+ROW_FIELDS = TABLE_FIELDS[3:]  # zone, nodata, masked, n, mean, m2, vmin, vmax
 
 
 def dn_slots_and_values(

@@ -19,15 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from histcalc.heap import small_pages
-from histcalc.zonal import _TABLE_FIELDS, I64, ZoneTable, concat, narrowed
+from histcalc.zonal import I64, TABLE_FIELDS, ZoneTable, concat, narrowed
 
-_CELL_ZONE = _TABLE_FIELDS.index("cell_zone")
-_ZONE = _TABLE_FIELDS.index("zone")
+_CELL_ZONE = TABLE_FIELDS.index("cell_zone")
+_ZONE = TABLE_FIELDS.index("zone")
 
 
 @dataclass(frozen=True)
 class PackedTable:
-    """A :class:`ZoneTable`'s fields in :data:`~histcalc.zonal._TABLE_FIELDS` order, integer ones narrowed.
+    """A :class:`ZoneTable`'s fields in :data:`~histcalc.zonal.TABLE_FIELDS` order, integer ones narrowed.
 
     ``runs``: ``columns[cell_zone]`` holds how many cells each zone row has (cells sorted by zone, each
     cell's zone among the zone rows) instead of each cell's zone. ``compact``: known to be what
@@ -46,7 +46,7 @@ class PackedTable:
 
 def pack(table: ZoneTable, compact: bool = False) -> PackedTable:
     """``table`` packed; ``compact``: the caller knows it is compact."""
-    columns = [getattr(table, name) for name in _TABLE_FIELDS]
+    columns = [getattr(table, name) for name in TABLE_FIELDS]
     lengths = _zone_runs(table.cell_zone, table.zone)
     if lengths is not None:
         columns[_CELL_ZONE] = lengths
@@ -105,8 +105,8 @@ class ZoneTables(Mapping[str, ZoneTable]):
         return f"ZoneTables({len(self)} group(s), {self.nbytes:,} bytes packed)"
 
 
-_SLOT = _TABLE_FIELDS.index("cell_slot")
-_COUNT = _TABLE_FIELDS.index("cell_count")
+_SLOT = TABLE_FIELDS.index("cell_slot")
+_COUNT = TABLE_FIELDS.index("cell_count")
 _DENSE_ENTRIES = 1 << 21  # (zone, slot) sums held densely at a time: 16 MB of int64
 _DENSE_MAX_SLOTS = 4096  # more slots than this (16-bit data): too few zones a block, let ZoneSum sort instead
 
@@ -180,7 +180,7 @@ def _zone_rows(packs: list[PackedTable], low: int, span: int, every: bool) -> tu
     ints = np.zeros((3, span), np.int64)  # nodata, masked, n
     weighted = np.zeros(span)
     vmin, vmax = np.full(span, np.inf), np.full(span, -np.inf)
-    named = [dict(zip(_TABLE_FIELDS, p.columns, strict=True)) for p in packs]
+    named = [dict(zip(TABLE_FIELDS, p.columns, strict=True)) for p in packs]
     for c in named:
         z = c["zone"].astype(np.int64) - low
         present[z] = True

@@ -8,8 +8,10 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from histcalc.zonal import _COMPACT_MIN_ROWS, ZoneTable, concat, with_zones, zone_blocks
+from histcalc.zonal import ZoneTable, concat, with_zones, zone_blocks
 from histcalc.zone_pack import PackedTable, ZoneTables, dense_blocks, dense_sum, dense_summable, pack, unpack
+
+_COMPACT_MIN_ROWS = 1 << 16  # pending rows below which a sum is not compacted yet
 
 
 class ZoneSum:
