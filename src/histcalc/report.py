@@ -182,21 +182,16 @@ def write_csv(result: JobResult, path: str | Path) -> None:
 
 def write_parquet(result: JobResult, path: str | Path, doc: dict[str, Any] | None = None) -> None:
     """The tidy table as Parquet; the query and file account ride along as metadata key ``b"histcalc"``."""
-    pa, pq = require_pyarrow()
-    columns = list(zip(*tidy_rows(result), strict=True))
-    table = pa.table(dict(zip(TIDY_COLUMNS, columns, strict=True)))
+    from histcalc.table_files import write_parquet as write_pieces
+
+    rows = list(tidy_rows(result))
+    by_column = zip(*rows, strict=True)
+    columns = {name: np.array(column, dtype=object) for name, column in zip(TIDY_COLUMNS, by_column, strict=True)}
+    metadata: dict[bytes, bytes] = {}
     if doc is not None:
         about = {k: doc.get(k) for k in ("histcalc_version", "variable", "query", "files", "engine")}
-        table = table.replace_schema_metadata({PARQUET_METADATA_KEY: json.dumps(redact_data(about))})
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        metadata[PARQUET_METADATA_KEY] = json.dumps(redact_data(about)).encode()
+    write_pieces(path, [columns], metadata)
 
 
 def require_pyarrow() -> tuple[Any, Any]:

@@ -3,6 +3,7 @@ Parquet row groups, into a temporary file renamed into place at the end (never a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 from collections.abc import Iterable, Sequence
@@ -64,14 +65,22 @@ def arrow_array(values: Any) -> Any:
         bits = np.packbits(array, bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), len(array), [None, pa.py_buffer(bits)])
     items = array.tolist()
-    if array.dtype == object and all(type(v) is str for v in items):
+    kinds = {type(v) for v in items} - {type(None)}
+    if array.dtype == object and kinds <= {str} and None not in items:
         encoded = [v.encode("utf-8") for v in items]
         offsets = np.zeros(len(encoded) + 1, np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         if offsets[-1] < 2**31:
             buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
             return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
-    return pa.array(items, type=pa.string() if array.dtype == object else None)  # anything else: pyarrow's way
+    if array.dtype == object and kinds in ({float}, {int}):  # numbers, None where there is none
+        with contextlib.suppress(OverflowError):  # an int beyond int64: pyarrow's way
+            kind = np.float64 if kinds == {float} else np.int64
+            data = np.array([0 if v is None else v for v in items], dtype=kind)
+            valid = np.array([v is not None for v in items], dtype=np.bool_)
+            validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+            return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), len(data), [validity, pa.py_buffer(data)])
+    return pa.array(items, type=pa.string() if kinds <= {str} else None)  # anything else: pyarrow's way
 
 
 def text_take(texts: tuple[str, ...], positions: Any) -> Any:
