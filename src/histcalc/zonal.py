@@ -98,10 +98,12 @@ class ZoneTable:
         return len(self.cell_zone) + len(self.zone)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickled with each integer column in the narrowest type that holds it (a date of 100,000 parcels:
-        2.5 M cells of 24 bytes, ~10 once narrowed), and widened back when loaded: what pool workers and
-        Spark executors send is a table, and most of it is small counts and zone indices."""
-        return _widened, tuple(narrowed(getattr(self, name)) for name in TABLE_FIELDS)
+        """Pickled packed (:func:`histcalc.zone_pack.pack`: narrow integers, a compact table's cells' zones as
+        runs), unpacked when loaded: what pool workers and Spark executors send is a table, and most of it is
+        small counts and zone indices (a date of 100,000 parcels: 2.5 M cells of 24 bytes, ~3 once packed)."""
+        from histcalc import zone_pack
+
+        return zone_pack.unpack, (zone_pack.pack(self),)
 
     def _cell_keys(self) -> I64:
         """One int64 per cell, ordered as (zone, slot)."""
@@ -136,27 +138,6 @@ class ZoneTable:
             self.cell_zone[first], self.cell_slot[first], counts, self.zone[zorder[zstarts]],
             _run_sums(self.nodata[zorder], zstarts), _run_sums(self.masked[zorder], zstarts), n, mean, m2, vmin, vmax,
         )  # fmt: skip
-
-
-_NARROW_TYPES = (np.uint8, np.uint16, np.int16, np.uint32, np.int32)
-
-
-def narrowed(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """An int64 column in the first of ``_NARROW_TYPES`` that holds all its values (else as it is)."""
-    if column.dtype != np.int64 or not len(column):
-        return column
-    low, high = int(column.min()), int(column.max())
-    for kind in _NARROW_TYPES:
-        info = np.iinfo(kind)
-        if info.min <= low and high <= info.max:
-            return column.astype(kind)
-    return column
-
-
-def _widened(*columns: npt.NDArray[Any]) -> ZoneTable:
-    """A pickled :class:`ZoneTable` loaded: its integer columns int64 again."""
-    widened: list[Any] = [c.astype(np.int64) if c.dtype.kind in "iu" else c for c in columns]
-    return ZoneTable(*widened)
 
 
 def _runs(key: I64) -> tuple[I64, I64]:

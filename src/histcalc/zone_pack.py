@@ -19,10 +19,25 @@ import numpy as np
 import numpy.typing as npt
 
 from histcalc.heap import small_pages
-from histcalc.zonal import I64, TABLE_FIELDS, ZoneTable, concat, narrowed
+from histcalc.zonal import I64, TABLE_FIELDS, ZoneTable, concat
 
 _CELL_ZONE = TABLE_FIELDS.index("cell_zone")
 _ZONE = TABLE_FIELDS.index("zone")
+
+
+_NARROW_TYPES = (np.uint8, np.uint16, np.int16, np.uint32, np.int32)
+
+
+def narrowed(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """An int64 column in the first of ``_NARROW_TYPES`` that holds all its values (else as it is)."""
+    if column.dtype != np.int64 or not len(column):
+        return column
+    low, high = int(column.min()), int(column.max())
+    for kind in _NARROW_TYPES:
+        info = np.iinfo(kind)
+        if info.min <= low and high <= info.max:
+            return column.astype(kind)
+    return column
 
 
 @dataclass(frozen=True)
