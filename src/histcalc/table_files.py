@@ -23,21 +23,33 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[A
 
 
 def write_parquet(path: str | Path, pieces: Iterable[dict[str, Any]], metadata: dict[bytes, bytes]) -> None:
-    """Each piece (columns by name, the same names and types in each) as one row group."""
-    _pa, pq = require_pyarrow()
+    """Each piece (columns by name, the same names and types in each) as one row group; at least one piece."""
     with atomic_target(path) as tmp:
-        writer = None
-        try:
-            for columns in pieces:
-                table = arrow_table(columns, None if writer is None else writer.schema)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(metadata))
-                writer.write_table(table)
+        if not write_row_groups(tmp, pieces, metadata):
+            raise ValueError(f"{path}: a table needs at least one piece")
+
+
+def write_row_groups(path: str | Path, pieces: Iterable[dict[str, Any]], metadata: dict[bytes, bytes]) -> int:
+    """Each piece as one row group of the Parquet file ``path`` (written in place; none without pieces), in the
+    first piece's types; returns the number of pieces."""
+    _pa, pq = require_pyarrow()
+    writer = None
+    written = 0
+    try:
+        for columns in pieces:
+            table = arrow_table(columns, None if writer is None else writer.schema)
             if writer is None:
-                raise ValueError(f"{path}: a table needs at least one piece")
-        finally:
-            if writer is not None:
+                writer = pq.ParquetWriter(path, table.schema.with_metadata(metadata))
+            writer.write_table(table)
+            written += 1
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # the first error is the one to report
                 writer.close()
+        raise
+    if writer is not None:
+        writer.close()
+    return written
 
 
 def arrow_table(columns: dict[str, Any], schema: Any = None) -> Any:

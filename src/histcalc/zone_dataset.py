@@ -31,7 +31,7 @@ import numpy as np
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
-from histcalc.table_files import arrow_table, text_take
+from histcalc.table_files import text_take, write_row_groups
 from histcalc.zonal import ZoneTable, with_zones, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
 from histcalc.zone_sum import ZoneSum
@@ -259,23 +259,11 @@ def _tidy_pieces(spec: DatasetSpec, table: ZoneTable) -> Iterator[dict[str, Any]
 
 def _write_part(root: str, group: str, part: str, pieces: Iterable[dict[str, Any]]) -> None:
     """One Parquet file of the dataset, a row group per piece of columns."""
-    import pyarrow.parquet as pq
-
     folder = Path(root) / f"group={quote(group, safe='')}"
-    writer = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for columns in pieces:
-            piece = arrow_table(columns, None if writer is None else writer.schema)
-            if writer is None:
-                writer = pq.ParquetWriter(folder / f"part-{part}.parquet", piece.schema)
-            writer.write_table(piece)
-        if writer is not None:
-            writer.close()
+        write_row_groups(folder / f"part-{part}.parquet", pieces, {})
     except OSError as exc:
-        if writer is not None:
-            with contextlib.suppress(Exception):
-                writer.close()
         raise OutputError(f"cannot write the dataset part {folder}: {exc.strerror or exc}") from exc
 
 

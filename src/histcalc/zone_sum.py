@@ -80,9 +80,9 @@ def total(tables: Iterable[ZoneTable]) -> ZoneTable:
 
 
 def whole(tables: Mapping[str, ZoneTable]) -> ZoneTable:
-    """The sum of a job's group tables: the whole period. Packed tables are added densely (no sort) where they can
-    be, else one at a time."""
-    if isinstance(tables, ZoneTables):
+    """The sum of a job's group tables: the whole period. Packed tables of several groups are added densely (no
+    sort) where they can be, else one at a time."""
+    if len(tables) > 1 and isinstance(tables, ZoneTables):
         summed = dense_sum(tables.packs())
         if summed is not None:
             return summed
@@ -96,7 +96,7 @@ def whole_blocks(tables: Mapping[str, ZoneTable], every: int | None, size: int) 
     if len(tables) > 1 and isinstance(tables, ZoneTables) and dense_summable(tables.packs()):
         yield from dense_blocks(tables.packs(), span)
         return
-    table = whole(tables) if len(tables) != 1 else next(iter(tables.values()))
+    table = whole(tables)
     if every is not None:
         table = with_zones(table, np.arange(every, dtype=np.int64))
     for _block, part in zone_blocks(table, size):
