@@ -1,8 +1,11 @@
 # histcalc runtime image: Python, Java 17 (for Spark), a prebuilt histcalc wheel and the
 # spark-submit wrapper at /spark_submits/.
 #
-# The wheel comes from an earlier step (`python -m build`, written to dist/):
-#   docker build --build-arg PACKAGE_NAME=histcalc-0.1.0-py3-none-any.whl -t histcalc:latest .
+# The wheel comes from an earlier step (`python -m build`, written to dist/). It holds the C counting
+# kernels compiled for the build machine's platform (py3-none-linux_x86_64: build it on the image's
+# architecture with a glibc no newer than the image's; without a C compiler it is py3-none-any and
+# histcalc counts with numba):
+#   docker build --build-arg PACKAGE_NAME=histcalc-0.1.0-py3-none-linux_x86_64.whl -t histcalc:latest .
 # staged.Dockerfile builds the wheel itself instead; both share the layers up to the wheel install.
 #
 # No `# syntax=` line on purpose: it makes the builder pull a frontend image from a registry.
@@ -44,7 +47,7 @@ ARG PACKAGE_NAME
 ARG PYSPARK_VERSION=""
 COPY ${PACKAGE_DIR}/${PACKAGE_NAME} /tmp/wheels/
 RUN if [ -z "${PACKAGE_NAME}" ]; then \
-        echo "pass the wheel: --build-arg PACKAGE_NAME=histcalc-<version>-py3-none-any.whl" >&2; exit 1; \
+        echo "pass the wheel: --build-arg PACKAGE_NAME=histcalc-<version>-py3-none-<platform>.whl" >&2; exit 1; \
     fi \
  && pip install --no-cache-dir "/tmp/wheels/${PACKAGE_NAME}" ${PYSPARK_VERSION:+"pyspark==${PYSPARK_VERSION}"} \
  && rm -rf /tmp/wheels \

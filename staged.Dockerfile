@@ -1,5 +1,5 @@
 # histcalc runtime image built from the sources in two stages:
-#   builder - makes the wheel (`python -m build --wheel`) from pyproject.toml + src/
+#   builder - makes the wheel (`python -m build --wheel`) from pyproject.toml + src/, with the C kernels
 #   runtime - the same layers as ./Dockerfile, but the wheel is copied from the builder
 # so neither `build`, hatchling nor the sources end up in the final image.
 #   docker build -f staged.Dockerfile -t histcalc:staged .
@@ -10,14 +10,19 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The builder is thrown away, so `build` needs no pin (DL3013); its backend (hatchling) is
-# pinned by pyproject.toml's [build-system].
-# hadolint ignore=DL3013
-RUN pip install --no-cache-dir build
+# gcc compiles histcalc's C counting kernels into the wheel (hatch_build.py); it stays in this stage.
+# The builder is thrown away, so neither gcc (DL3008) nor `build` (DL3013) needs a pin; the build
+# backend (hatchling) is pinned by pyproject.toml's [build-system].
+# hadolint ignore=DL3008,DL3013
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install --no-cache-dir build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY src/ src/
-RUN python -m build --wheel --outdir /dist . && ls -l /dist
+RUN python -m build --wheel --outdir /dist . && ls -l /dist \
+ && ls /dist/histcalc-*-py3-none-linux_*.whl
 
 FROM ${BASE_IMAGE}
 

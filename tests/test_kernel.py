@@ -24,9 +24,12 @@ DN_DTYPES = [np.uint8, np.int8, np.uint16, np.int16]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def both(fn: Callable[[], Any]) -> tuple[Any, Any]:
-    """``fn()`` with the numba kernels, then with the numpy references."""
-    with kernel_env("numba"):
+COMPILED = ["c", "numba"]  # the C kernels (built with the package) and numba's
+
+
+def both(fn: Callable[[], Any], compiled_name: str) -> tuple[Any, Any]:
+    """``fn()`` with the compiled kernels ``compiled_name``, then with the numpy references."""
+    with kernel_env(compiled_name):
         compiled = fn()
     with kernel_env("numpy"):
         reference = fn()
@@ -82,10 +85,11 @@ def dn_counts(block: dict[str, Any]) -> tuple[Any, ...]:
     return counts.sum(axis=0).tolist(), tallies
 
 
+@pytest.mark.parametrize("compiled_name", COMPILED)
 @SETTINGS
 @given(blocks(DN_DTYPES))
-def test_dn_kernel_equals_reference(block: dict[str, Any]) -> None:
-    compiled, reference = both(lambda: dn_counts(block))
+def test_dn_kernel_equals_reference(compiled_name: str, block: dict[str, Any]) -> None:
+    compiled, reference = both(lambda: dn_counts(block), compiled_name)
     assert compiled == reference
 
 
@@ -137,9 +141,10 @@ def zonal_blocks(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("compiled_name", COMPILED)
 @SETTINGS
 @given(zonal_blocks())
-def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
+def test_zonal_kernel_equals_reference(compiled_name: str, block: dict[str, Any]) -> None:
     data, layers, rowmap = block["data"], block["labels"], block["rowmap"]
     lo = int(np.iinfo(data.dtype).min)
     nodata = None if block["nodata"] is None else int(block["nodata"])
@@ -154,7 +159,7 @@ def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
         )
         return counts.tolist(), tallies.tolist(), excess.tolist(), seen
 
-    compiled, reference = both(run)
+    compiled, reference = both(run, compiled_name)
     assert compiled == reference
     counts, tallies, excess, seen = np.array(reference[0]), np.array(reference[1]), np.array(reference[2]), reference[3]
     # by hand: each layer's pixels inside the AOI land in their zone's row
@@ -177,7 +182,7 @@ def test_zonal_kernel_equals_reference(block: dict[str, Any]) -> None:
     assert tallies[:, 1].sum() - seen.excess.masked == expected_union.masked
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [*COMPILED, "numpy"])
 @pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.uint8])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("masked", [False, True])
@@ -207,15 +212,18 @@ def float_run(block: dict[str, Any], edges: np.ndarray, scale: float, offset: fl
     return counts.tolist(), t
 
 
+@pytest.mark.parametrize("compiled_name", COMPILED)
 @SETTINGS
 @given(
     blocks([np.float32, np.float64, np.int32, np.uint16]),
     st.sampled_from(range(len(EDGE_SETS))),
     st.sampled_from([(1.0, 0.0), (0.004, -0.08), (2.0, 1.0)]),
 )
-def test_float_kernel_equals_reference(block: dict[str, Any], which: int, transform: tuple[float, float]) -> None:
+def test_float_kernel_equals_reference(
+    compiled_name: str, block: dict[str, Any], which: int, transform: tuple[float, float]
+) -> None:
     edges = EDGE_SETS[which]
-    (c1, t1), (c2, t2) = both(lambda: float_run(block, edges, *transform))
+    (c1, t1), (c2, t2) = both(lambda: float_run(block, edges, *transform), compiled_name)
     assert c1 == c2
     exact = ("pixels", "nodata", "masked", "below", "above", "n", "vmin", "vmax")
     assert [getattr(t1, f) for f in exact] == [getattr(t2, f) for f in exact]
@@ -223,7 +231,7 @@ def test_float_kernel_equals_reference(block: dict[str, Any], which: int, transf
     assert t1.m2 == pytest.approx(t2.m2, rel=1e-7, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [*COMPILED, "numpy"])
 @pytest.mark.parametrize("edges", EDGE_SETS, ids=range(len(EDGE_SETS)))
 def test_float_counts_equal_np_histogram_at_edge_values(name: str, edges: np.ndarray) -> None:
     """Values on every edge and one ulp either side land where np.histogram puts them."""
@@ -238,10 +246,11 @@ def test_float_counts_equal_np_histogram_at_edge_values(name: str, edges: np.nda
     assert t.n == expected.sum() and t.vmin == edges[0] and t.vmax == edges[-1]
 
 
-def test_float_kernel_moments_of_constant_values_are_exact() -> None:
+@pytest.mark.parametrize("compiled_name", COMPILED)
+def test_float_kernel_moments_of_constant_values_are_exact(compiled_name: str) -> None:
     """Sums shifted by the first value: no cancellation far from zero (numpy's mean is off by an ulp here)."""
     values = np.full((3, 50), 0.1 + 1e6)
-    with kernel_env("numba"):
+    with kernel_env(compiled_name):
         t = kernel_float.count_float(values, np.array([0.0, 2e6]), np.zeros(1, np.int64))
     assert (t.n, t.mean, t.m2) == (150, 0.1 + 1e6, 0.0)
 
@@ -275,7 +284,7 @@ def test_compiled_kernels_are_cached_in_the_cache_dir(tmp_path: Any) -> None:
     assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))
 
 
-@pytest.mark.parametrize("name", ["numba", "numpy"])
+@pytest.mark.parametrize("name", [*COMPILED, "numpy"])
 def test_counts_too_narrow_or_masks_of_another_shape_are_errors(name: str) -> None:
     """The compiled kernels do not check bounds: the wrappers refuse what would write past the arrays."""
     with kernel_env(name):
@@ -287,13 +296,23 @@ def test_counts_too_narrow_or_masks_of_another_shape_are_errors(name: str) -> No
             kernel.count_dn(np.zeros((2, 2), np.uint8), np.zeros((1, 256), np.int64), 0, None, np.ones((2, 3), bool))
 
 
+@pytest.mark.parametrize("compiled_name", COMPILED)
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=12), st.booleans())
-def test_pairs_increase_equals_reference_and_sorted_unique(pairs: list[tuple[int, int]], tidy: bool) -> None:
+def test_pairs_increase_equals_reference_and_sorted_unique(
+    compiled_name: str, pairs: list[tuple[int, int]], tidy: bool
+) -> None:
     """The check behind ZoneTable.is_compact: (zone, slot) cells sorted and unique, by both kernels."""
     if tidy:
         pairs = sorted(set(pairs))
     major = np.array([p[0] for p in pairs], np.int64)
     minor = np.array([p[1] for p in pairs], np.int64)
-    compiled, reference = both(lambda: kernel.pairs_increase(major, minor))
+    compiled, reference = both(lambda: kernel.pairs_increase(major, minor), compiled_name)
     assert compiled == reference == (pairs == sorted(set(pairs)))
+
+
+def test_the_c_kernels_are_built_into_this_installation() -> None:
+    """`make test` installs a C compiler first, so the kernels these tests compare are the ones users get."""
+    with kernel_env("auto"):
+        assert kernel_loading.compiled_kernels().__name__ == "histcalc._native"
+        assert kernel_loading.use_compiled()

@@ -21,6 +21,7 @@ import pytest
 
 from histcalc import kernel, kernel_float, kernel_loading, raster
 from histcalc.bins import BinSpec
+from histcalc.errors import UsageError
 from histcalc.raster import ReadSpec
 from histcalc.task_counter import TaskCounter
 from tests.conftest import brute_force, uint8_bins, write_raster
@@ -31,8 +32,11 @@ BLOCKS = 8  # windows of one 64 x 128 px raster once a window is one row of 16 p
 
 @pytest.fixture
 def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process as if numba were not loaded yet (its modules stay imported: loading again is quick)."""
+    """This process as if it had no C kernels and numba were not loaded yet (its modules stay imported:
+    loading again is quick): what ``auto`` does in an installation built without a C compiler."""
     monkeypatch.delenv("HISTCALC_KERNEL", raising=False)
+    monkeypatch.setattr(kernel_loading, "_native", None)
+    monkeypatch.setattr(kernel_loading, "_native_error", "not built (test)")
     monkeypatch.setattr(kernel_loading, "_ready", threading.Event())
     monkeypatch.setattr(kernel_loading, "_warm_up_thread", None)
     monkeypatch.setattr(kernel_loading, "_task_pixels", 0)
@@ -145,6 +149,29 @@ def test_numba_and_numpy_settings_count_every_block_their_way(
     compiled = BLOCKS if name == "numba" else 0
     assert (counters[0].compiled_blocks, counters[0].numpy_blocks) == (compiled, BLOCKS - compiled)
     assert (kernel_loading._warm_up_thread is None) == (name == "numpy")
+
+
+@pytest.mark.parametrize("name", ["auto", "c"])
+def test_with_the_c_kernels_every_block_counts_compiled_and_numba_never_loads(
+    monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter], name: str
+) -> None:
+    """The C kernels load in ~1 ms, so ``auto`` counts with them from the first block and starts no thread."""
+    monkeypatch.setenv("HISTCALC_KERNEL", name)
+    monkeypatch.setattr(kernel_loading, "_warm_up_thread", None)
+    monkeypatch.setattr(kernel_loading, "WARM_UP_PIXELS", 0)  # numba's thread would start at once
+    monkeypatch.setattr(raster, "_BAND_PIXELS", 64 * BLOCK_ROWS)
+    assert kernel_loading.compiled_kernels().__name__ == "histcalc._native"
+    assert_counts_of(tile, raster.histogram_of(str(tile), uint8_bins(), ReadSpec()))
+    assert (counters[0].compiled_blocks, counters[0].numpy_blocks) == (BLOCKS, 0)
+    assert kernel_loading._warm_up_thread is None
+
+
+def test_c_kernels_asked_for_but_not_built_are_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HISTCALC_KERNEL", "c")
+    monkeypatch.setattr(kernel_loading, "_native", None)
+    monkeypatch.setattr(kernel_loading, "_native_error", "not built (test)")
+    with pytest.raises(UsageError, match=r"HISTCALC_KERNEL=c.*no C kernels"):
+        kernel_loading.use_compiled()
 
 
 @pytest.mark.usefixtures("fresh_kernels")

@@ -51,7 +51,7 @@ def task_table(rng: np.random.Generator, zones: int, subset: np.ndarray, bins: B
 
 
 @pytest.mark.parametrize("bins", [BinSpec.per_digital_number("uint8", SCALE, OFFSET), BinSpec.uniform(7, 0.1, 0.8)])
-@pytest.mark.parametrize("stats_kernel", ["numba", "numpy"])
+@pytest.mark.parametrize("stats_kernel", ["c", "numba", "numpy"])
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), tasks=st.integers(1, 6))
 def test_summed_tables_equal_dense_histograms_zone_by_zone(
@@ -98,13 +98,14 @@ def test_merging_many_tables_compacts_and_stays_exact() -> None:
     assert int(zone_stats(merged, bins, ())["count"].sum()) == count
 
 
-def _tables_by_both_kernels(
+def _tables_by_every_kernel(
     monkeypatch: pytest.MonkeyPatch, counts: np.ndarray, tallies: np.ndarray, bins: BinSpec, scale: float
 ):
+    """The tables read out by the C kernels, by numba's, and by the numpy reference (last)."""
     subset = np.arange(10, 10 + len(counts) - 1, dtype=np.int64)
     slots, values = dn_slots_and_values(0, 256, NODATA_DN, scale, OFFSET, bins)
     tables = []
-    for name in ("numba", "numpy"):
+    for name in ("c", "numba", "numpy"):
         monkeypatch.setenv("HISTCALC_KERNEL", name)
         tables.append(dense_table(counts, tallies, subset, slots, values, bins))
     return tables
@@ -133,13 +134,14 @@ def test_compiled_zone_table_equals_the_numpy_reference(
     tallies = np.zeros((401, 2), np.int64)
     tallies[7] = (2, 1)
     tallies[rng.integers(1, 401, 30)] = rng.integers(0, 4, size=(30, 2))
-    compiled, reference = _tables_by_both_kernels(monkeypatch, counts, tallies, bins, scale)
+    *compiled_tables, reference = _tables_by_every_kernel(monkeypatch, counts, tallies, bins, scale)
     reference = reference.compacted()  # one cell per (zone, slot), sorted, as the compiled table is
     assert 6 + 10 - 1 in reference.zone and 4 + 10 not in reference.zone
-    for name in ("cell_zone", "cell_slot", "cell_count", "zone", "nodata", "masked", "n", "vmin", "vmax"):
-        np.testing.assert_array_equal(getattr(compiled, name), getattr(reference, name), err_msg=name)
-    for name in ("mean", "m2"):
-        np.testing.assert_allclose(getattr(compiled, name), getattr(reference, name), rtol=1e-12, err_msg=name)
+    for compiled in compiled_tables:
+        for name in ("cell_zone", "cell_slot", "cell_count", "zone", "nodata", "masked", "n", "vmin", "vmax"):
+            np.testing.assert_array_equal(getattr(compiled, name), getattr(reference, name), err_msg=name)
+        for name in ("mean", "m2"):
+            np.testing.assert_allclose(getattr(compiled, name), getattr(reference, name), rtol=1e-12, err_msg=name)
 
 
 def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
@@ -157,7 +159,7 @@ def test_a_compact_table_is_recognised_and_an_unsorted_one_is_not() -> None:
     np.testing.assert_array_equal(summed.cell_count, 2 * compact.cell_count)
 
 
-@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+@pytest.mark.parametrize("kernel", ["c", "numba", "numpy"])
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), batches=st.integers(1, 8), again=st.booleans())
 def test_zones_read_out_in_batches_equal_dense_histograms(kernel: str, seed: int, batches: int, again: bool) -> None:

@@ -29,7 +29,7 @@ from histcalc.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-KERNELS = ("auto", "numba", "numpy")
+KERNELS = ("auto", "c", "numba", "numpy")
 # Interleaved sub-histograms for 8-bit data: consecutive pixels go to different copies, so a run of
 # equal values does not wait on its own previous store (benchmarks/RESULTS.md measures it).
 DN_WAYS_8BIT = 4
@@ -112,9 +112,39 @@ def set_idle_core(idle: bool, tasks: int = 1) -> None:
 
 
 def use_compiled() -> bool:
-    """Whether the next block counts per DN with numba: ``auto`` does once the kernels are loaded."""
+    """Whether the next block counts per DN with compiled code: ``auto`` does with the C kernels, or once
+    numba's are loaded."""
     name = kernel_name()
+    if name in ("auto", "c") and native_kernels() is not None:  # =c without them raises
+        return True
     return name == "numba" or (name == "auto" and _ready.is_set())
+
+
+_native: ModuleType | None = None
+_native_error: str | None = None
+
+
+def native_kernels() -> ModuleType | None:
+    """The C kernels (:mod:`histcalc._native`) when this installation has them and ``HISTCALC_KERNEL`` is
+    ``auto`` or ``c`` (which raises without them); None otherwise. Loaded once per process (~1 ms)."""
+    global _native, _native_error
+    name = kernel_name()
+    if name not in ("auto", "c"):
+        return None
+    if _native is None and _native_error is None:
+        try:
+            from histcalc import _native as module
+
+            _native = module
+        except OSError as exc:  # not built: no C compiler when the wheel was made
+            _native_error = str(exc)
+            log.debug("no C kernels (%s): numba or numpy counts", exc)
+    if _native is None and name == "c":
+        raise UsageError(
+            "HISTCALC_KERNEL=c, but this installation has no C kernels (it was built without a C compiler): "
+            "reinstall histcalc with cc on PATH, or set HISTCALC_KERNEL=auto"
+        )
+    return _native
 
 
 def start_warm_up() -> None:
@@ -128,7 +158,7 @@ def start_warm_up() -> None:
     did not finish compiling compile again in the next process).
     """
     global _warm_up_thread
-    if kernel_name() == "numpy" or _ready.is_set():
+    if kernel_name() == "numpy" or _ready.is_set() or native_kernels() is not None:
         return
     with _start_lock:
         if _warm_up_thread is None:
@@ -144,7 +174,11 @@ def join_warm_up() -> None:
 
 
 def compiled_kernels() -> ModuleType:
-    """The numba kernels, loaded once per process: waits for a running warm-up instead of loading twice."""
+    """The C kernels where there are (see :func:`native_kernels`), else numba's, loaded once per process:
+    waits for a running warm-up instead of loading twice."""
+    native = native_kernels()
+    if native is not None:
+        return native
     if not _ready.is_set():
         warm_up()
     from histcalc import _jit

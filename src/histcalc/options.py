@@ -55,8 +55,12 @@ def percentiles_from_args(ns: argparse.Namespace) -> list[float]:
 
 
 def check_engine_options(ns: argparse.Namespace) -> None:
+    """--workers, and HISTCALC_KERNEL (=c needs the C kernels built into this installation)."""
+    from histcalc import kernel_loading
+
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
+    kernel_loading.native_kernels()  # raises for an unknown name, or =c without the C kernels
 
 
 def resolve_mask_asset(scenes: list[Scene], overrides: Overrides) -> Overrides:

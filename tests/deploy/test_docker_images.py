@@ -34,6 +34,7 @@ echo "JAVA_HOME=$JAVA_HOME PYSPARK_PYTHON=$PYSPARK_PYTHON"
 test -x "$JAVA_HOME/bin/java"
 python -c 'import histcalc, histcalc.job, pyspark, rasterio, numpy; print("import ok", pyspark.__version__)'
 histcalc --help >/dev/null && python -m histcalc --help >/dev/null && echo "cli ok"
+HISTCALC_KERNEL=c python -c 'from histcalc import kernel_loading as k; print("kernels", k.compiled_kernels().__name__)'
 for tool in gcc cc make g++; do if command -v "$tool" >/dev/null; then echo "build tool $tool"; fi; done
 python -c 'import build' 2>/dev/null && echo "build module present" || true
 ls /tmp/wheels 2>/dev/null && echo "wheel left" || true
@@ -44,6 +45,7 @@ ls /tmp/wheels 2>/dev/null && echo "wheel left" || true
     assert 'openjdk version "17' in out
     assert "JAVA_HOME=/usr/lib/jvm/java-17 PYSPARK_PYTHON=/usr/local/bin/python" in out
     assert "import ok" in out and "cli ok" in out
+    assert "kernels histcalc._native" in out  # the C kernels came with the wheel (both images)
     assert "build tool" not in out and "build module present" not in out and "wheel left" not in out
 
 
