@@ -253,3 +253,34 @@ def test_a_forked_pool_with_warm_up_threads_finishes(tmp_path: Path) -> None:
     for name in ("workers warm up", "driver warmed up"):
         assert out[name]["counts"] == brute_force([plain], dn_edges)["counts"].tolist(), name
     assert out["float workers"]["counts"] == brute_force([floats], np.linspace(0.0, 1.0, 11))["counts"].tolist()
+
+
+@pytest.mark.usefixtures("fresh_kernels")
+def test_without_c_kernels_or_numba_every_count_takes_the_numpy_references(
+    monkeypatch: pytest.MonkeyPatch, tile: Path, counters: list[TaskCounter]
+) -> None:
+    """A wheel built without a C compiler and installed without the numba extra: ``auto`` counts with numpy,
+    starts no thread and never asks for compiled kernels; ``=numba`` is a usage error naming the extra."""
+    monkeypatch.setattr(kernel_loading, "_numba_found", False)
+    monkeypatch.setattr(kernel_loading, "WARM_UP_PIXELS", 0)
+
+    def no_compiled_kernels() -> None:
+        raise AssertionError("no compiled kernels in this installation")
+
+    monkeypatch.setattr(kernel_loading, "compiled_kernels", no_compiled_kernels)
+    monkeypatch.setattr(kernel, "compiled_kernels", no_compiled_kernels)
+    monkeypatch.setattr(kernel_float, "compiled_kernels", no_compiled_kernels)
+    assert kernel_loading.kernel_family() == "numpy"
+    assert_counts_of(tile, raster.histogram_of(str(tile), uint8_bins(), ReadSpec()))
+    assert (counters[0].compiled_blocks, counters[0].numpy_blocks) == (0, BLOCKS)
+    assert kernel_loading._warm_up_thread is None
+    data = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    counts, tallies, excess = np.zeros((3, 256), np.int32), np.zeros((3, 2), np.int64), np.zeros(256, np.int64)
+    kernel.count_zones(np.ones((1, 3, 4), np.int32), np.arange(3, dtype=np.int32), data, counts, tallies, excess, 0)
+    assert counts[1, :12].tolist() == [1] * 12 and counts.sum() == 12
+    floats = np.zeros(4, np.int64)
+    kernel_float.count_float(data.astype(np.float32), np.linspace(0, 12, 5), floats)
+    assert floats.tolist() == [3, 3, 3, 3]
+    monkeypatch.setenv("HISTCALC_KERNEL", "numba")
+    with pytest.raises(UsageError, match=r"histcalc\[numba\]"):
+        kernel_loading.kernel_family()

@@ -31,7 +31,7 @@ from histcalc.kernel_loading import (
     NO_LUT,
     NO_MASK,
     compiled_kernels,
-    kernel_name,
+    kernel_family,
     use_compiled,
 )
 
@@ -213,7 +213,7 @@ def count_zones(
     _check_dn_columns(data, excess, lo)
     check_shapes(data, inside, valid, None if quality is None else quality.classes, *layers)
     sentinel = lo - 1 if nodata_dn is None else nodata_dn
-    if kernel_name() == "numpy":
+    if kernel_family() == "numpy":
         return count_zones_numpy(layers, rowmap, data, counts, tallies, excess, lo, sentinel, inside, valid, quality)
     q = quality or Quality.keep_all()
     flat = [np.ascontiguousarray(a).reshape(-1) if a is not None else None for a in (data, inside, valid, q.classes)]
@@ -291,7 +291,7 @@ def zone_cells_compiled(dn_slots: Counts) -> bool:
     the slots are in DN order (not for a negative scale). Otherwise the caller takes the numpy reference
     (:meth:`histcalc.zonal.ZoneTable.from_cells`), which the tests compare this one against."""
     placed = dn_slots[dn_slots >= 0]
-    return kernel_name() != "numpy" and not np.any(np.diff(placed) < 0)
+    return kernel_family() != "numpy" and not np.any(np.diff(placed) < 0)
 
 
 def zone_cells(
@@ -354,7 +354,7 @@ def gather_runs(columns: tuple[Counts, ...], starts: Counts, lengths: Counts, or
     placed = lengths[order]
     ends = np.cumsum(placed)
     total = int(ends[-1]) if len(ends) else 0
-    if kernel_name() == "numpy":
+    if kernel_family() == "numpy":
         index = np.repeat(starts[order] - (ends - placed), placed) + np.arange(total)
         return tuple(column[index] for column in columns)
     out = tuple(np.empty(total, column.dtype) for column in columns)

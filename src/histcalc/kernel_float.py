@@ -22,7 +22,7 @@ from histcalc.kernel import (
     flat_parts,
     used_flags,
 )
-from histcalc.kernel_loading import compiled_kernels, kernel_name
+from histcalc.kernel_loading import compiled_kernels, kernel_family
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def count_float(
         raise ValueError(f"{edges.size} edges need {edges.size - 1} counts, got {counts.size}")
     nd = math.nan if nodata is None else float(nodata)
     scale, offset = float(scale), float(offset)
-    if kernel_name() == "numpy":
+    if kernel_family() == "numpy":
         return count_float_numpy(data, edges, counts, scale, offset, nd, inside, valid, quality)
     _jit = compiled_kernels()  # waits for a warm-up thread that is loading them
     q = quality or Quality.keep_all()

@@ -1,5 +1,10 @@
 """Which kernels count, and loading the compiled ones: ``HISTCALC_KERNEL``, numba's cache folder, the warm-up.
 
+``auto`` (the default) counts with the C kernels where the wheel was built with them
+(:mod:`histcalc._native`, loaded in ~1 ms: no warm-up, compiled from the first pixel), else with numba
+where it is installed (the ``numba`` extra), else with the numpy references. The rest of this module is
+about numba, for installations built without a C compiler.
+
 Loading numba costs a process ~0.35 CPU s (import + cache load; ~1 s per kernel when it compiles),
 and numba saves ~0.85 ns per pixel over numpy's sliced bincount (benchmarks/README.md). So the
 kernels load in a background thread (:func:`start_warm_up`) while the process goes on reading and
@@ -114,10 +119,8 @@ def set_idle_core(idle: bool, tasks: int = 1) -> None:
 def use_compiled() -> bool:
     """Whether the next block counts per DN with compiled code: ``auto`` does with the C kernels, or once
     numba's are loaded."""
-    name = kernel_name()
-    if name in ("auto", "c") and native_kernels() is not None:  # =c without them raises
-        return True
-    return name == "numba" or (name == "auto" and _ready.is_set())
+    family = kernel_family()
+    return family == "c" or (family == "numba" and (kernel_name() == "numba" or _ready.is_set()))
 
 
 _native: ModuleType | None = None
@@ -147,6 +150,32 @@ def native_kernels() -> ModuleType | None:
     return _native
 
 
+_numba_found: bool | None = None
+
+
+def numba_installed() -> bool:
+    """Whether numba can be imported (the ``numba`` extra; not needed where the C kernels are built)."""
+    global _numba_found
+    if _numba_found is None:
+        import importlib.util
+
+        _numba_found = importlib.util.find_spec("numba") is not None
+    return _numba_found
+
+
+def kernel_family() -> str:
+    """The kernels this process counts with, ``auto`` resolved: ``c`` where built, else ``numba`` where
+    installed, else ``numpy``. A usage error for ``=c`` or ``=numba`` when they are missing."""
+    name = kernel_name()
+    if name in ("auto", "c") and native_kernels() is not None:
+        return "c"
+    if name == "auto":
+        return "numba" if numba_installed() else "numpy"
+    if name == "numba" and not numba_installed():
+        raise UsageError("HISTCALC_KERNEL=numba, but numba is not installed: pip install 'histcalc[numba]'")
+    return name
+
+
 def start_warm_up() -> None:
     """Load the kernels in a daemon thread, once per process (a no-op under ``HISTCALC_KERNEL=numpy``).
 
@@ -158,7 +187,7 @@ def start_warm_up() -> None:
     did not finish compiling compile again in the next process).
     """
     global _warm_up_thread
-    if kernel_name() == "numpy" or _ready.is_set() or native_kernels() is not None:
+    if _ready.is_set() or kernel_family() != "numba":
         return
     with _start_lock:
         if _warm_up_thread is None:

@@ -60,7 +60,7 @@ def check_engine_options(ns: argparse.Namespace) -> None:
 
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
-    kernel_loading.native_kernels()  # raises for an unknown name, or =c without the C kernels
+    kernel_loading.kernel_family()  # raises for an unknown name, =c without the C kernels, =numba without numba
 
 
 def resolve_mask_asset(scenes: list[Scene], overrides: Overrides) -> Overrides:
