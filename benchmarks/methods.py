@@ -402,9 +402,12 @@ def _count_candidates(band: np.ndarray, band_rows: int, kernel: Any) -> dict[str
     zone_tallies, excess = np.zeros((len(zone_counts), 2), np.int64), np.zeros(256, np.int64)
     rowmap = np.arange(len(zone_counts), dtype=np.int32)
 
-    def zonal() -> Any:
-        os.environ["HISTCALC_KERNEL"] = "numba"
-        return kernel.count_zones(labels[None], rowmap, band, zone_counts, zone_tallies, excess, 0, NODATA)
+    def zonal(name: str) -> Callable[[], Any]:
+        def run() -> Any:
+            os.environ["HISTCALC_KERNEL"] = name
+            return kernel.count_zones(labels[None], rowmap, band, zone_counts, zone_tallies, excess, 0, NODATA)
+
+        return run
 
     def floats(name: str) -> Callable[[], Any]:
         def run() -> Any:
@@ -418,12 +421,16 @@ def _count_candidates(band: np.ndarray, band_rows: int, kernel: Any) -> dict[str
         f"np.bincount per {band_rows}-row read (histcalc before slicing)": bincount_by(band_rows * width),
         "np.bincount per 64 Ki px slice (histcalc before the kernel; now numpy's path, "
         "and HISTCALC_KERNEL=auto's until a process has counted ~400 Mpx)": bincount_by(1 << 16),
-        "kernel.count_dn, numba, 1 histogram": dn("numba", 1),
-        "kernel.count_dn, numba, 4 interleaved sub-histograms (what histcalc runs with numba)": dn("numba", 4),
-        "kernel.count_dn, numba, with an AOI mask (half the band inside; per pixel read)": dn("numba", 4, aoi),
+        "kernel.count_dn, C, 1 histogram": dn("c", 1),
+        "kernel.count_dn, C, 4 interleaved sub-histograms (what histcalc runs)": dn("c", 4),
+        "kernel.count_dn, numba, 4 interleaved sub-histograms (without a C compiler)": dn("numba", 4),
+        "kernel.count_dn, C, with an AOI mask (half the band inside; per pixel read)": dn("c", 4, aoi),
+        "kernel.count_dn, numba, with the same AOI mask": dn("numba", 4, aoi),
         "kernel.count_dn, numpy reference, with the same AOI mask": dn("numpy", 1, aoi),
-        "kernel.count_zones, numba, ~100,000 parcels (35 px squares) x DN": zonal,
-        "kernel.count_float, numba, float32 into 256 bins (+ moments, min, max)": floats("numba"),
+        "kernel.count_zones, C, ~100,000 parcels (35 px squares) x DN": zonal("c"),
+        "kernel.count_zones, numba, the same": zonal("numba"),
+        "kernel.count_float, C, float32 into 256 bins (+ moments, min, max)": floats("c"),
+        "kernel.count_float, numba, the same": floats("numba"),
         "kernel.count_float, numpy reference, the same": floats("numpy"),
     }
 
@@ -493,7 +500,8 @@ def pipeline(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -
 
 
 def jit(files: Sequence[str], workers: int, bbox: Sequence[float] | None) -> dict[str, Any]:
-    """First-call cost of the kernels in this fresh process (NUMBA_CACHE_DIR decides cold or warm)."""
+    """First-call cost of the kernels in this fresh process (HISTCALC_KERNEL=c: the C library's load; =numba:
+    NUMBA_CACHE_DIR decides cold or warm)."""
     started = time.perf_counter()
     from histcalc import kernel
 

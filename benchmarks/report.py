@@ -277,6 +277,7 @@ def markdown(rows: list[dict[str, Any]], kernels: list[dict[str, Any]], meta: di
         ]
         lines += [f"| {k['kernel']} | {_f(k['ns_per_px'])} |" for k in kernels]
     lines += _startup_lines(meta.get("startup", [])) + _pipeline_lines(meta.get("pipeline", []))
+    lines += _whole_lines(meta.get("whole", []))
     where: dict[tuple[str, str], list[str]] = {}  # one line per (row label, note), however many rows share it
     for r in rows:
         for n in r["notes"]:
@@ -301,12 +302,31 @@ def _startup_lines(runs: list[dict[str, Any]]) -> list[str]:
         return []
     lines = [
         "",
-        "## Kernel start-up: first call in a fresh process (numba import + compile or cache load)",
+        "## Kernel start-up: first call in a fresh process (C: loading the library; numba: import + compile or "
+        "cache load)",
         "",
-        "| numba cache | wall s | CPU s |",
+        "| kernels | wall s | CPU s |",
         "|---|---:|---:|",
     ]
     return lines + [f"| {r['cache']} | {_f(r['seconds'])} | {_f(r.get('cpu_s'))} |" for r in runs]
+
+
+def _whole_lines(ways: list[dict[str, Any]]) -> list[str]:
+    """The seed bbox as whole processes, and the target: histcalc <= 1.2 x the floor."""
+    if len(ways) < 3 or not all(w["seconds"] for w in ways):
+        return []
+    floor, whole = ways[1]["seconds"], ways[2]["seconds"]
+    lines = [
+        "",
+        "## The seed bbox as whole processes (one process each, median wall time from start to exit)",
+        "",
+        "| process | s | x floor |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {w['way']} | {_f(w['seconds'])} | {_f(w['seconds'] / floor)} |" for w in ways]
+    ratio = whole / floor
+    target = f"Target (issue 12): the seed's bbox job <= 1.2 x the floor: {_pass(ratio <= 1.2)}, {ratio:.2f} x."
+    return [*lines, "", target]
 
 
 def _pipeline_lines(ways: list[dict[str, Any]]) -> list[str]:

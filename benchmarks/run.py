@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["skipped"] = skipped
     meta["startup"] = measure_startup(files, logs)
     meta["pipeline"] = measure_pipeline(files, workers, logs)
+    meta["whole"] = measure_whole_processes(files, logs, max(3, args.reps))
     window_px = report.bbox_pixels(files[0], SEED_BBOX)
     pixels = {"full": len(files) * args.size**2, "bbox": len(files) * window_px, "tile": args.size**2}
     summary = report.summarize(measurements, pixels)
@@ -260,10 +261,17 @@ def measure_kernels(files: list[str], logs: Path) -> list[dict[str, Any]]:
 
 
 def measure_startup(files: list[str], logs: Path, warm_runs: int = 3) -> list[dict[str, Any]]:
-    """First kernel call in a fresh process: once with an empty numba cache (JIT), then with the cache."""
+    """First kernel call in a fresh process: the C kernels, then numba once with an empty cache (JIT), then
+    with the cache."""
     import tempfile
 
     out = []
+    for run in range(warm_runs):
+        command = [sys.executable, str(HERE / "methods.py"), "jit", files[0]]
+        with open(logs / f"c-load-{run}.log", "w") as log:
+            env = {**os.environ, "HISTCALC_KERNEL": "c"}
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
+        out += [{"cache": "C kernels (compiled into the wheel)", **row} for row in _result_rows(done.stdout) or []]
     with tempfile.TemporaryDirectory(prefix="histcalc-numba-") as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "HISTCALC_KERNEL": "numba"}
         for run in range(1 + warm_runs):
@@ -273,6 +281,41 @@ def measure_startup(files: list[str], logs: Path, warm_runs: int = 3) -> list[di
             for row in _result_rows(done.stdout) or []:
                 out.append({"cache": "cold (empty cache: JIT)" if run == 0 else "warm (cache present)", **row})
     return out
+
+
+def measure_whole_processes(files: list[str], logs: Path, reps: int) -> list[dict[str, Any]]:
+    """The seed bbox over ``files`` as whole processes, one process each, wall time from start to exit:
+    the interpreter alone, the interpreter + rasterio + decoding the blocks the box touches (the floor),
+    and the ``histcalc`` command on a folder of the same files (``--workers 1``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="histcalc-bbox-") as tmp:
+        folder = Path(tmp) / "tiles"
+        folder.mkdir()
+        for f in files:
+            (folder / Path(f).name).symlink_to(Path(f).resolve())
+        histcalc = [str(Path(sys.executable).with_name("histcalc"))]
+        if not Path(histcalc[0]).exists():
+            histcalc = [sys.executable, "-m", "histcalc"]
+        ways = {
+            "python -c pass (interpreter start)": [sys.executable, "-c", "pass"],
+            "python + import rasterio + decoding the blocks the box touches (floor)": [
+                sys.executable, str(HERE / "methods.py"), "decode", "--workers", "1", "--bbox", SEED_BBOX, *files,
+            ],
+            "histcalc --catalog DIR --bbox ... --engine local --workers 1 (whole command)": [
+                *histcalc, "--catalog", str(folder), "--pattern", "*.tif", "--bbox", SEED_BBOX, "--engine", "local",
+                "--workers", "1", "-q", "--output", str(Path(tmp) / "out.json"),
+            ],
+        }  # fmt: skip
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        for rep in range(reps):
+            for way, command in ways.items():
+                started = time.perf_counter()
+                with open(logs / f"whole-{len(times[way])}-{rep}.log", "w") as log:
+                    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, check=False)
+                if done.returncode == 0:
+                    times[way].append(time.perf_counter() - started)
+    return [{"way": way, "seconds": sorted(t)[len(t) // 2] if t else None, "runs": len(t)} for way, t in times.items()]
 
 
 def measure_pipeline(files: list[str], workers: int, logs: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from histcalc import gdalenv, zone_dataset
+from histcalc import gdalenv
 from histcalc.aoi import AOI
 from histcalc.bins import BinSpec
 from histcalc.engines import ENGINES, Progress
@@ -133,12 +133,16 @@ def compute_histogram(
             partial = spark_engine.run(tasks, job, session, progress, task_cache, dataset)
     except BaseException:
         if dataset is not None:
+            from histcalc import zone_dataset
+
             zone_dataset.discard(dataset[0])  # the staged parts: the previous dataset stays as it was
         raise
     elapsed = time.perf_counter() - started
     result = partial.finish(hrefs, len(tasks), engine, elapsed, job.bins, group_by is not None, cache is not None)
     result = replace(result, startup_s=startup, zone_ids=zones.ids if zones is not None else [])
     if dataset is not None and zone_datasets is not None:
+        from histcalc import zone_dataset
+
         result = replace(result, zones_with_pixels=zone_dataset.finish(dataset[0], zone_datasets, dataset[1]))
     log.info(
         "%s engine: %d of %d file(s) ok, %d pixel(s) counted in %.1f s",
@@ -166,6 +170,8 @@ def _run_local(
     remote = any(local.is_remote(h) for h in hrefs)
     if dataset is None:
         return local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, None)
+    from histcalc import zone_dataset  # zonal jobs writing Parquet datasets only (pyarrow)
+
     writer = zone_dataset.LocalWriter(*dataset, Counter(t.group for t in tasks))
     try:
         partial = local.run(tasks, job, len(tasks), workers, progress, remote, task_cache, writer.done)
@@ -183,6 +189,8 @@ def _datasets(
         return None
     if zones is None:
         raise UsageError("Parquet datasets of per-zone tables need zones")
+    from histcalc import zone_dataset
+
     return zone_dataset.prepare(targets, zones.ids, job.bins, grouped), zone_dataset.Written()
 
 
