@@ -308,7 +308,7 @@ def _startup_lines(runs: list[dict[str, Any]]) -> list[str]:
         "| kernels | wall s | CPU s |",
         "|---|---:|---:|",
     ]
-    return lines + [f"| {r['cache']} | {_f(r['seconds'])} | {_f(r.get('cpu_s'))} |" for r in runs]
+    return lines + [f"| {r['cache']} | {_f(r['seconds'], 3)} | {_f(r.get('cpu_s'), 3)} |" for r in runs]
 
 
 def _whole_lines(ways: list[dict[str, Any]]) -> list[str]:

@@ -90,7 +90,7 @@ COUNT_DN(i16, int16_t)
         int quality = dropped != NULL && (c8 != NULL || c16 != NULL);                                       \
         i64 labelled = 0;                                                                                   \
         out[0] = out[1] = out[2] = out[3] = 0;                                                              \
-        if (nlayers == 1 && in_range && inside == NULL && valid == NULL && !quality) {                      \
+        if (nlayers == 1 && inside == NULL && valid == NULL && !quality) {                                  \
             /* By runs: a zone's pixels come in runs along a row (~14 px for parcels) and the pixels of no  \
              * zone in long ones, skipped 8 bytes of labels at a time. A branch per pixel on its label     \
              * cost more than the counting. */                                                              \
@@ -105,6 +105,10 @@ COUNT_DN(i16, int16_t)
                         if (word != 0) break;                                                               \
                     }                                                                                       \
                     continue;                                                                               \
+                }                                                                                           \
+                if (!in_range && ((i64)z < 0 || (i64)z >= nrows)) { /* checked once per run */              \
+                    out[0] = -1;                                                                            \
+                    return;                                                                                 \
                 }                                                                                           \
                 C *row = counts + (i64)rowmap[z] * ncols - lo;                                              \
                 i64 j = i;                                                                                  \
@@ -258,8 +262,8 @@ static inline i64 bin_of(double v, const double *edges, double first, double las
                 double d = v - shift;                                                                       \
                 s1 += d;                                                                                    \
                 s2 += d * d;                                                                                \
-                if (v < vmin) vmin = v;                                                                     \
-                if (v > vmax) vmax = v;                                                                     \
+                vmin = v < vmin ? v : vmin;                                                                 \
+                vmax = v > vmax ? v : vmax;                                                                 \
             }                                                                                               \
         }                                                                                                   \
         ints[0] = n - outside;                                                                              \
