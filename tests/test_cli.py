@@ -259,3 +259,35 @@ def test_py4j_retry_chatter_stays_out_of_the_users_stderr(capsys: pytest.Capture
     logging.getLogger("histcalc").info("ours")
     err = capsys.readouterr().err
     assert "Exception while sending command" not in err and "py4j warning" in err and "ours" in err
+
+
+def test_kernel_setting_is_checked_before_any_pixel_and_a_slow_fallback_is_said(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown HISTCALC_KERNEL, or one this installation lacks, is a usage error before the job; ``auto``
+    without C kernels or numba counts with numpy (same counts) and says so once, with the way out."""
+    from histcalc import kernel_loading
+
+    out_json = tmp_path / "out.json"
+    args = ["--catalog", str(demo), "--engine", "local", "--workers", "1", "-o", str(out_json), "-q"]
+    monkeypatch.setenv("HISTCALC_KERNEL", "Fortran")
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "HISTCALC_KERNEL must be one of auto, c, numba, numpy, got 'fortran'" in err
+    assert not out_json.exists()
+    monkeypatch.setattr(kernel_loading, "_native", None)
+    monkeypatch.setattr(kernel_loading, "_native_error", "not built (test)")
+    monkeypatch.setattr(kernel_loading, "_numba_found", False)
+    for name, fragment in (("C", "no C kernels"), ("numba", "pip install 'histcalc[numba]'")):
+        monkeypatch.setenv("HISTCALC_KERNEL", name)
+        code, _, err = _run(capsys, *args)
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+        assert not out_json.exists()
+    monkeypatch.setenv("HISTCALC_KERNEL", "auto")
+    code, _, err = _run(capsys, *args)
+    assert code == 0 and "counting with numpy" in err and "histcalc[numba]" in err
+    counted = json.loads(out_json.read_text())["counts"]
+    monkeypatch.setattr(kernel_loading, "_native", None)
+    monkeypatch.setattr(kernel_loading, "_native_error", None)  # the C kernels again
+    out_json.unlink()
+    assert _run(capsys, *args)[0] == 0
+    assert json.loads(out_json.read_text())["counts"] == counted and sum(counted) > 0

@@ -60,7 +60,12 @@ def check_engine_options(ns: argparse.Namespace) -> None:
 
     if ns.workers is not None and ns.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {ns.workers}")
-    kernel_loading.kernel_family()  # raises for an unknown name, =c without the C kernels, =numba without numba
+    family = kernel_loading.kernel_family()  # raises: an unknown name, =c without the C kernels, =numba without numba
+    if family == "numpy" and kernel_loading.kernel_name() == "auto":
+        log.warning(
+            "counting with numpy, ~3 x slower: this installation has no C kernels (no C compiler when it was "
+            "built) and numba is not installed; reinstall histcalc with cc on PATH, or pip install 'histcalc[numba]'"
+        )
 
 
 def resolve_mask_asset(scenes: list[Scene], overrides: Overrides) -> Overrides:
