@@ -37,6 +37,7 @@ histcalc --help >/dev/null && python -m histcalc --help >/dev/null && echo "cli 
 HISTCALC_KERNEL=c python -c 'from histcalc import kernel_loading as k; print("kernels", k.compiled_kernels().__name__)'
 for tool in gcc cc make g++; do if command -v "$tool" >/dev/null; then echo "build tool $tool"; fi; done
 python -c 'import build' 2>/dev/null && echo "build module present" || true
+python -c 'import numba' 2>/dev/null && echo "numba present" || true
 ls /tmp/wheels 2>/dev/null && echo "wheel left" || true
 """
     out = run_in(docker_engine, any_image, "bash", "-c", script)
@@ -47,6 +48,7 @@ ls /tmp/wheels 2>/dev/null && echo "wheel left" || true
     assert "import ok" in out and "cli ok" in out
     assert "kernels histcalc._native" in out  # the C kernels came with the wheel (both images)
     assert "build tool" not in out and "build module present" not in out and "wheel left" not in out
+    assert "numba present" not in out  # the C kernels came instead (numba is the extra for builds without them)
 
 
 def test_submit_script_dry_run_inside(docker_engine: DockerEngine, any_image: BuiltImage) -> None:
