@@ -316,3 +316,19 @@ def test_the_c_kernels_are_built_into_this_installation() -> None:
     with kernel_env("auto"):
         assert kernel_loading.compiled_kernels().__name__ == "histcalc._native"
         assert kernel_loading.use_compiled()
+
+
+def test_a_library_built_from_other_sources_is_refused(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editable install whose library predates its bindings is not called with the wrong signatures: loading
+    raises OSError, which kernel_loading turns into numba or numpy counting with a warning."""
+    from histcalc import _native
+
+    stale = "int histcalc_kernels_abi(void) { return 0; }\n"  # an older interface
+    before = "int unrelated(void) { return 1; }\n"  # from before the interface had a number
+    for n, body in enumerate((stale, before)):
+        source, library = tmp_path / "old.c", tmp_path / f"old-{n}.so"
+        source.write_text(body)
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+        monkeypatch.setattr(_native, "LIBRARY", library)
+        with pytest.raises(OSError, match=f"interface 0, these bindings need {_native.ABI}"):
+            _native._load()

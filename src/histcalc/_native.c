@@ -20,6 +20,10 @@
 
 typedef int64_t i64;
 
+/* The interface's version: histcalc/_native.py refuses a library of another one (an editable install whose
+ * library was built from older sources). Raise it with every change of a signature or of a contract. */
+EXPORT int histcalc_kernels_abi(void) { return 1; }
+
 /* Quality class of pixel i: 8- or 16-bit classes (exactly one of the two is set when used). */
 static inline int dropped_at(i64 i, const uint8_t *c8, const uint16_t *c16, const uint8_t *dropped) {
     return dropped[c8 ? c8[i] : c16[i]];

@@ -48,9 +48,21 @@ _FLOAT_TYPES = ("f32", "f64", "i32", "u32", "i64", "u64")
 _MASKS = [_P, _P, _P, _P, _P]  # inside, valid, 8-bit classes, 16-bit classes, dropped
 
 
+ABI = 1  # histcalc_kernels_abi() of the _native.c these bindings were written for
+
+
 def _load() -> ctypes.CDLL:
-    """The library with every function's argument types declared (so a wrong call raises, not crashes)."""
+    """The library with every function's argument types declared (so a wrong call raises, not crashes).
+
+    OSError when it is missing (not built) or was built from other sources than these bindings.
+    """
     lib = ctypes.CDLL(str(LIBRARY))
+    try:
+        abi = lib.histcalc_kernels_abi()
+    except AttributeError:
+        abi = 0
+    if abi != ABI:
+        raise OSError(f"{LIBRARY.name} is of interface {abi}, these bindings need {ABI}: rebuild it (pip install)")
     for t in _DN_TYPES:
         fn = getattr(lib, f"count_dn_{t}")
         fn.argtypes, fn.restype = [_P, _I, _P, _I, _I, _I, _I, *_MASKS, _P], None

@@ -139,9 +139,9 @@ def native_kernels() -> ModuleType | None:
             from histcalc import _native as module
 
             _native = module
-        except OSError as exc:  # not built: no C compiler when the wheel was made
+        except OSError as exc:  # not built (no C compiler when the wheel was made), or built from older sources
             _native_error = str(exc)
-            log.debug("no C kernels (%s): numba or numpy counts", exc)
+            log.log(logging.WARNING if "interface" in str(exc) else logging.DEBUG, "no C kernels: %s", exc)
     if _native is None and name == "c":
         raise UsageError(
             "HISTCALC_KERNEL=c, but this installation has no C kernels (it was built without a C compiler): "
