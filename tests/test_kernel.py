@@ -332,3 +332,33 @@ def test_a_library_built_from_other_sources_is_refused(tmp_path: Any, monkeypatc
         monkeypatch.setattr(_native, "LIBRARY", library)
         with pytest.raises(OSError, match=f"interface 0, these bindings need {_native.ABI}"):
             _native._load()
+
+
+def test_the_c_bindings_refuse_what_would_read_or_write_past_an_array() -> None:
+    """The C code checks no bounds: its ctypes bindings check the indices that come from Python."""
+    from histcalc import _native
+
+    column = np.arange(10, dtype=np.int64)
+    one = np.array([0], np.int64)
+    with pytest.raises(ValueError, match="outside its column"):
+        _native.gather_runs((column,), np.array([8], np.int64), np.array([5], np.int64), one, (np.empty(5, np.int64),))
+    with pytest.raises(ValueError, match="does not exist"):
+        _native.gather_runs((column,), one, one, np.array([1], np.int64), (np.empty(1, np.int64),))
+    counts, tallies = np.zeros((3, 256), np.int32), np.zeros((2, 2), np.int64)
+    cells = [np.empty(600, np.int64) for _ in range(3)]
+    with pytest.raises(ValueError, match="rows must lie in counts"):
+        _native.zone_cells(
+            counts, tallies, np.array([2], np.int64), one, np.arange(256, dtype=np.int64), np.zeros(256), 254, True,
+            *cells, 0, np.empty((4, 5), np.int64), np.empty((4, 4)), 0, np.zeros(258, np.int64),
+        )  # fmt: skip
+    data, labels = np.zeros(4, np.uint8), np.ones((1, 4), np.uint16)
+    with pytest.raises(ValueError, match="row map points past"):
+        _native.count_zones(
+            labels, np.array([0, 5], np.int32), data, counts, np.zeros((3, 2), np.int64), np.zeros(256, np.int64),
+            0, -1, NO, NO, NO.view(np.uint8), NO, False, False, False, False,
+        )  # fmt: skip
+    with pytest.raises(TypeError, match="writeable C-contiguous int64"):
+        _native.count_dn(data, np.zeros((4, 256), np.int32), 0, -1, NO, NO, NO.view(np.uint8), NO, False, False, False)
+
+
+NO = np.zeros(0, np.bool_)

@@ -215,7 +215,7 @@ def zone_cells(
     r, z, s, v = _c(rows, np.int64), _c(zone_ids, np.int64), _c(dn_slots, np.int64), _c(dn_values, np.float64)
     if len(z) < len(r) or len(s) != counts.shape[1] or len(v) != counts.shape[1]:
         raise ValueError("zone_cells: a zone id for every row, and a slot and value for every DN")
-    if len(totals) != counts.shape[1] + 2 or (len(r) and (r.min() < 0 or r.max() >= len(counts))):
+    if len(totals) != counts.shape[1] + 2 or (len(r) and (r.min() < 0 or r.max() >= min(len(counts), len(tallies)))):
         raise ValueError("zone_cells: totals need a cell per DN and two more; rows must lie in counts")
     io = np.array([n_cells, n_zones], np.int64)
     nonzero = np.empty(counts.shape[1], np.int64)
@@ -240,8 +240,11 @@ def gather_runs(columns: tuple[Array, ...], starts: I64, lengths: I64, order: I6
     s, n, o = _c(starts, np.int64), _c(lengths, np.int64), _c(order, np.int64)
     if len(o) and (o.min() < 0 or o.max() >= min(len(s), len(n))):
         raise ValueError("gather_runs: order names a run that does not exist")
+    ends = s[o] + n[o] if len(o) else np.zeros(0, np.int64)
     for column, target in zip(columns, out, strict=True):
         src = _c(column)
+        if len(o) and (s[o].min() < 0 or n[o].min() < 0 or ends.max() > src.size):
+            raise ValueError("gather_runs: a run lies outside its column")
         if int(n[o].sum()) > target.size or target.dtype != src.dtype:
             raise ValueError("gather_runs: the output is too short or of another type")
         _out(target, target.dtype)
