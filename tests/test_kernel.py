@@ -359,6 +359,12 @@ def test_the_c_bindings_refuse_what_would_read_or_write_past_an_array() -> None:
         )  # fmt: skip
     with pytest.raises(TypeError, match="writeable C-contiguous int64"):
         _native.count_dn(data, np.zeros((4, 256), np.int32), 0, -1, NO, NO, NO.view(np.uint8), NO, False, False, False)
+    dn_counts = np.zeros((4, 256), np.int64)
+    with pytest.raises(ValueError, match="a value for every pixel"):
+        _native.count_dn(data, dn_counts, 0, -1, np.ones(3, bool), NO, NO.view(np.uint8), NO, True, False, False)
+    classes, two = np.array([0, 1, 7, 1], np.uint8), np.array([False, True])  # class 7 has no entry
+    with pytest.raises(ValueError, match="quality classes up to 7, but only 2"):
+        _native.count_dn(data, dn_counts, 0, -1, NO, NO, classes, two, False, False, True)
 
 
 NO = np.zeros(0, np.bool_)

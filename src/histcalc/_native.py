@@ -116,8 +116,11 @@ def _bytes(mask: Array, used: bool) -> Array | None:
     return _c(mask != 0).view(np.uint8)
 
 
-def _masks(inside: Array, valid: Array, classes: Array, dropped: Array, flags: tuple[bool, bool, bool]) -> list[Any]:
-    """The five mask arguments (kept alive by the caller's list while the kernel runs)."""
+def _masks(
+    inside: Array, valid: Array, classes: Array, dropped: Array, flags: tuple[bool, bool, bool], pixels: int
+) -> list[Any]:
+    """The five mask arguments (kept alive by the caller's list while the kernel runs), each checked to hold
+    ``pixels`` values, and the quality classes to index ``dropped``."""
     use_inside, use_valid, use_quality = flags
     c8 = c16 = lut = None
     if use_quality:
@@ -128,7 +131,12 @@ def _masks(inside: Array, valid: Array, classes: Array, dropped: Array, flags: t
             c16 = _c(classes)
         else:
             raise TypeError(f"quality classes must be uint8 or uint16, got {classes.dtype}")
-    return [_bytes(inside, use_inside), _bytes(valid, use_valid), c8, c16, lut]
+        if lut.size <= np.iinfo(classes.dtype).max and classes.size and int(classes.max()) >= lut.size:
+            raise ValueError(f"quality classes up to {int(classes.max())}, but only {lut.size} of them are known")
+    masks = [_bytes(inside, use_inside), _bytes(valid, use_valid), c8, c16]
+    if any(m is not None and m.size != pixels for m in masks):
+        raise ValueError("the masks to count must have a value for every pixel")
+    return [*masks, lut]
 
 
 def _addresses(arrays: list[Any]) -> list[int | None]:
@@ -144,7 +152,7 @@ def count_dn(
     d = _c(data)
     if counts.ndim != 2:
         raise ValueError("count_dn: counts must be ways x DNs")
-    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality))
+    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality), d.size)
     out = np.zeros(3, np.int64)
     ways, cols = counts.shape
     fn(d.ctypes.data, d.size, _out(counts, np.int64), ways, cols, lo, nodata_dn, *_addresses(masks), out.ctypes.data)
@@ -171,7 +179,9 @@ def count_zones(
         raise ValueError("count_zones: the row map points past counts or tallies")
     if in_range and (stacked.dtype.kind != "u" or rows.size < 1 << (8 * stacked.dtype.itemsize)):
         raise ValueError("count_zones: in_range needs a row map for every value of the label type")
-    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality))
+    if stacked.shape[1] != d.size:
+        raise ValueError("count_zones: a label in every layer for every pixel")
+    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality), d.size)
     out = np.zeros(4, np.int64)
     fn(
         stacked.ctypes.data, stacked.shape[0], rows.ctypes.data, rows.size, d.ctypes.data, d.size,
@@ -192,7 +202,7 @@ def count_float(
     d, e = _c(data), _c(edges, np.float64)
     if e.size != counts.size + 1:
         raise ValueError(f"{e.size} edges need {e.size - 1} counts, got {counts.size}")
-    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality))
+    masks = _masks(inside, valid, classes, dropped, (use_inside, use_valid, use_quality), d.size)
     ints, floats = np.zeros(6, np.int64), np.zeros(5, np.float64)
     fn(
         d.ctypes.data, d.size, e.ctypes.data, _out(counts, np.int64), counts.size, scale, offset, nodata, uniform,
