@@ -14,10 +14,10 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # The package and its plot extra: enough to run the job. Installing compiles the C counting kernels
-# (hatch_build.py); without a C compiler histcalc counts with numba instead, so the demo still runs.
-NATIVE := src/histcalc/_native.c hatch_build.py
+# (hatch_build.py); without a C compiler histcalc counts with numba (if installed) or numpy: the demo still runs.
+NATIVE := $(wildcard src/histcalc/_native*.c src/histcalc/_native.h) hatch_build.py
 $(VENV)/.installed-run: pyproject.toml $(NATIVE) | $(BIN)/python
-	bash scripts/ci/install-compiler.sh || echo "no C compiler: histcalc will count with numba" >&2
+	bash scripts/ci/install-compiler.sh || echo "no C compiler: histcalc will count with numba or numpy (slower)" >&2
 	$(BIN)/pip install --quiet -e '.[plot]'
 	touch $@
 

@@ -1,4 +1,4 @@
-"""Build hook: compiles histcalc's C counting kernels (src/histcalc/_native.c) into the wheel.
+"""Build hook: compiles histcalc's C counting kernels (src/histcalc/_native_*.c) into the wheel.
 
 The kernels are a plain shared library with no Python API, loaded with ctypes, so one build serves
 every Python version: the wheel is tagged ``py3-none-<platform>``. Without a C compiler (or with
@@ -21,7 +21,7 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src") / "histcalc" / "_native.c"
+PACKAGE = Path("src") / "histcalc"
 LIBRARY = "histcalc-kernels.dll" if sys.platform == "win32" else "histcalc-kernels.so"
 FLAGS = ["-O3", "-fPIC", "-shared", "-fvisibility=hidden", "-std=c99", "-Wall"]
 
@@ -37,19 +37,19 @@ class NativeKernelsHook(BuildHookInterface):  # type: ignore[type-arg]
             return
         root = Path(self.root)
         if version == "editable":
-            target = root / "src" / "histcalc" / LIBRARY
+            target = root / PACKAGE / LIBRARY
         else:
             target = Path(tempfile.mkdtemp(prefix="histcalc-kernels-")) / LIBRARY
-        if not self._compile(root / SOURCE, target):
+        if not self._compile(sorted((root / PACKAGE).glob("_native_*.c")), target):
             return
         if version != "editable":
             build_data["force_include"][str(target)] = f"histcalc/{LIBRARY}"
         build_data["pure_python"] = False
         build_data["tag"] = f"py3-none-{sysconfig.get_platform().replace('-', '_').replace('.', '_')}"
 
-    def _compile(self, source: Path, target: Path) -> bool:
+    def _compile(self, sources: list[Path], target: Path) -> bool:
         compiler = shlex.split(os.environ.get("CC") or "cc")
-        command = [*compiler, *FLAGS, "-o", str(target), str(source), "-lm"]
+        command = [*compiler, *FLAGS, "-o", str(target), *(str(s) for s in sources), "-lm"]
         try:
             subprocess.run(command, check=True, capture_output=True, text=True)
         except (OSError, subprocess.CalledProcessError) as exc:

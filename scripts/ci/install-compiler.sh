@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A C compiler for histcalc's counting kernels (src/histcalc/_native.c, compiled by hatch_build.py when
+# A C compiler for histcalc's counting kernels (src/histcalc/_native_*.c, compiled by hatch_build.py when
 # the package is installed or built). Idempotent: does nothing when `cc` (or $CC) is there; installs
 # Debian's gcc otherwise (needs root). Without one, histcalc still works and counts with numba.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""The C kernels (``_native.c``, built with the wheel) bound through ctypes, with ``_jit``'s signatures.
+"""The C kernels (``_native_*.c``, built with the wheel) bound through ctypes, with ``_jit``'s signatures.
 
 :mod:`histcalc.kernel` and :mod:`histcalc.kernel_float` call either module the same way and hold the
 contracts and the numpy references. The library has no Python API, so one build serves every Python
@@ -48,7 +48,7 @@ _FLOAT_TYPES = ("f32", "f64", "i32", "u32", "i64", "u64")
 _MASKS = [_P, _P, _P, _P, _P]  # inside, valid, 8-bit classes, 16-bit classes, dropped
 
 
-ABI = 1  # histcalc_kernels_abi() of the _native.c these bindings were written for
+ABI = 1  # histcalc_kernels_abi() of the C sources these bindings were written for
 
 
 def _load() -> ctypes.CDLL:
