@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # A C compiler for histcalc's counting kernels (src/histcalc/_native_*.c, compiled by hatch_build.py when
 # the package is installed or built). Idempotent: does nothing when `cc` (or $CC) is there; installs
-# Debian's gcc otherwise (needs root). Without one, histcalc still works and counts with numba.
+# Debian's gcc otherwise (needs root). Without one, histcalc still works and counts with numba or numpy.
 set -euo pipefail
-if command -v "${CC:-cc}" >/dev/null 2>&1; then
+# shellcheck source=SCRIPTDIR/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+compiler=${CC:-cc}
+if command -v "${compiler%% *}" >/dev/null 2>&1; then  # $CC may carry flags ("gcc -pthread")
     exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-    echo "install-compiler: no C compiler (cc); install gcc to build histcalc's C kernels (needs root)" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends gcc libc6-dev
+apt_install_quietly install-compiler gcc libc6-dev
