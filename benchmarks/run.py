@@ -309,13 +309,13 @@ def measure_whole_processes(files: list[str], logs: Path, reps: int) -> list[dic
         }  # fmt: skip
         times: dict[str, list[float]] = {way: [] for way in ways}
         for rep in range(reps):
-            for way, command in ways.items():
+            for n, (way, command) in enumerate(ways.items()):
                 started = time.perf_counter()
-                with open(logs / f"whole-{len(times[way])}-{rep}.log", "w") as log:
+                with open(logs / f"whole-{n}-rep{rep}.log", "w") as log:
                     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=log, check=False)
                 if done.returncode == 0:
                     times[way].append(time.perf_counter() - started)
-    return [{"way": way, "seconds": sorted(t)[len(t) // 2] if t else None, "runs": len(t)} for way, t in times.items()]
+    return [{"way": way, "seconds": report._median(t), "runs": len(t)} for way, t in times.items()]
 
 
 def measure_pipeline(files: list[str], workers: int, logs: Path) -> list[dict[str, Any]]:

@@ -3,13 +3,10 @@
 Each kernel applies the nodata value, the AOI mask, the mask band and the quality mask while it
 counts, so no boolean temporaries or ``data[keep]`` copies are made. Every kernel has a numpy
 reference implementation beside it (``*_numpy``) with the same contract; tests compare the two on
-random inputs. ``HISTCALC_KERNEL=numpy`` selects the references (debugging, platforms without
-numba), ``=numba`` the numba kernels (compiled once per machine, cached on disk) from the first
-pixel, and the default (``auto``) counts per DN with numpy until the numba kernels are loaded, then
-with numba, switching between two blocks (the counts are the same by contract).
-
-When the compiled kernels load (a background thread, so the first blocks count with numpy) is
-:mod:`histcalc.kernel_loading`'s concern.
+random inputs. The compiled kernels are C (:mod:`histcalc._native`, built into the wheel) or, in an
+installation built without a C compiler, numba's (:mod:`histcalc._jit`); ``HISTCALC_KERNEL=numpy``
+selects the references (debugging). Which kernels a process counts with, and when numba's load (a
+background thread, so the first blocks count with numpy), is :mod:`histcalc.kernel_loading`'s concern.
 
 Classification of a pixel, the same in every kernel (``task_counter.TaskCounter`` relies on it):
 outside the AOI: not seen; mask band invalid: ``nodata``; value is nodata (the nodata value, NaN):
@@ -100,7 +97,7 @@ def count_dn(
 
     Pixels with the nodata DN are counted in its column whatever their quality class (the caller
     moves that column to nodata), so ``nodata_dn`` only decides that the quality mask spares them.
-    ``compiled``: numba or numpy (None: :func:`use_compiled` decides, for this block).
+    ``compiled``: the compiled kernels or numpy (None: :func:`use_compiled` decides, for this block).
     """
     _check_dn_columns(data, counts, lo)
     check_shapes(data, inside, valid, None if quality is None else quality.classes)
@@ -287,7 +284,7 @@ def count_zones_numpy(
 
 
 def zone_cells_compiled(dn_slots: Counts) -> bool:
-    """Whether :func:`zone_cells` can read out zones with these slots: the numba kernels are selected and
+    """Whether :func:`zone_cells` can read out zones with these slots: compiled kernels are selected and
     the slots are in DN order (not for a negative scale). Otherwise the caller takes the numpy reference
     (:meth:`histcalc.zonal.ZoneTable.from_cells`), which the tests compare this one against."""
     placed = dn_slots[dn_slots >= 0]
@@ -307,7 +304,7 @@ def zone_cells(
 ) -> tuple[int, int, int]:
     """Compiled: append the sparse table of the dense ``rows`` to ``out`` = ((zone, slot, count) columns,
     n_cells, ints, floats, n_zones, totals) while it fits; returns (rows done, n_cells, n_zones). See
-    ``_jit.zone_cells``."""
+    ``_native.zone_cells``."""
     (cell_zone, cell_slot, cell_count), n_cells, ints, floats, n_zones, totals = out
     done: tuple[int, int, int] = compiled_kernels().zone_cells(
         counts, tallies, rows, zone_ids, dn_slots, dn_values, nbins, reset,
@@ -318,7 +315,8 @@ def zone_cells(
 
 def pairs_increase(major: Counts, minor: Counts) -> bool:
     """Whether the pairs ``(major[i], minor[i])`` strictly increase (sorted, no two equal). Compiled where
-    the kernels are loaded already: a process that only merges tables (a driver) does not load numba."""
+    the kernels are at hand (C, or numba once loaded): a process that only merges tables (a driver) does not
+    load numba for it."""
     if len(major) != len(minor):
         raise ValueError("pairs_increase: the columns differ in length")
     if not use_compiled():

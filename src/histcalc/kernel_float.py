@@ -1,7 +1,8 @@
 """The float count: raw values scaled to physical units, counted into bin edges with tallies and moments.
 
 Same pixel classification as :mod:`histcalc.kernel` (AOI, mask band, nodata/NaN, quality classes); the
-numba kernel (``_jit.count_float``) and its numpy reference ``count_float_numpy`` share one contract.
+compiled kernel (``_native.count_float``, or ``_jit``'s) and its numpy reference ``count_float_numpy`` share
+one contract.
 """
 
 from __future__ import annotations

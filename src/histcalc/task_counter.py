@@ -42,9 +42,9 @@ class TaskCounter:
         self.masked_pixels = 0
         self.duplicate_pixels = 0
         self.pixels = 0
-        self.compiled_blocks = 0  # blocks counted per DN with numba (auto switches once the kernels load)
+        self.compiled_blocks = 0  # blocks counted per DN compiled (C; numba once auto has loaded it)
         self.numpy_blocks = 0
-        if not self.integer:  # the float count needs the numba kernels: load them while the first block is read
+        if not self.integer:  # the float count needs compiled kernels: without C, load numba's while a block is read
             kernel_loading.start_warm_up()
 
     def add(
@@ -59,7 +59,7 @@ class TaskCounter:
         ``valid`` is a mask band as read (0 = masked) or a boolean array.
         """
         if self.integer:
-            compiled = kernel_loading.use_compiled()  # per block: auto switches to numba as soon as it is loaded
+            compiled = kernel_loading.use_compiled()  # per block: without C, auto switches to numba once it is loaded
             t = kernel.count_dn(data, self.dn_counts, self.lo, self.nodata_dn, inside, valid, quality, compiled)
             self.compiled_blocks, self.numpy_blocks = (
                 self.compiled_blocks + compiled,

@@ -143,13 +143,14 @@ def _init_worker(job: JobSpec, driver_pid: int, cache: TaskCache | None = None, 
 
 
 def _prepare_kernels(job: JobSpec, idle_core: bool, tasks: int = 1) -> None:
-    """In a process about to count: when ``auto`` may load numba, and zonal jobs load it now, in a thread.
+    """In a process about to count: when ``auto`` may load numba (installations without the C kernels), and
+    zonal jobs load it now, in a thread.
 
     Only in a process that forks no more (a pool worker, or the driver counting in-process): see
     :func:`histcalc.kernel_loading.start_warm_up`. Per-DN jobs start it from their pixel count (``note_task``).
     """
     kernel_loading.set_idle_core(idle_core, tasks)
-    if job.zone_subsets:  # zonal counts always use the numba kernels
+    if job.zone_subsets:  # zonal counts always use compiled kernels (a no-op where they are C)
         kernel_loading.start_warm_up()
 
 

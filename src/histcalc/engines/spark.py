@@ -187,7 +187,7 @@ def parallelism(spark: Any) -> int:
 def _count_partition(
     tasks: Iterator[Task], job: JobSpec, cache: TaskCache | None
 ) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    if job.zone_subsets:  # a (reused) Python worker loads the numba kernels while its first task reads
+    if job.zone_subsets:  # without C kernels, a (reused) Python worker loads numba's while its first task reads
         kernel_loading.start_warm_up()
     yield from run_cached_tasks(tasks, job, cache).records()
 
