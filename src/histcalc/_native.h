@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(_WIN32)
@@ -22,6 +23,18 @@
 #endif
 
 typedef int64_t i64;
+
+/* How many pixels ahead the zonal kernel fetches the counts row a pixel will need (~5 image rows of 100 px
+ * or one of 500: far enough to hide a miss to memory, near enough to stay in L1 until used). */
+#define PREFETCH_AHEAD 512
+
+static inline void prefetch_for_write(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#else
+    (void)p;
+#endif
+}
 
 /* Quality class of pixel i: 8- or 16-bit classes (exactly one of the two is set when used). */
 static inline int dropped_at(i64 i, const uint8_t *c8, const uint16_t *c16, const uint8_t *dropped) {

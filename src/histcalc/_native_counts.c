@@ -71,36 +71,49 @@ COUNT_DN(i16, int16_t)
         i64 labelled = 0;                                                                                   \
         out[0] = out[1] = out[2] = out[3] = 0;                                                              \
         if (nlayers == 1 && inside == NULL && valid == NULL && !quality) {                                  \
-            /* By runs: a zone's pixels come in runs along a row (~14 px for parcels) and the pixels of no  \
-             * zone in long ones, skipped 8 bytes of labels at a time. A branch per pixel on its label     \
-             * cost more than the counting. */                                                              \
-            const i64 per_word = (i64)(sizeof(uint64_t) / sizeof(L));                                        \
-            i64 i = 0;                                                                                      \
-            while (i < n) {                                                                                 \
-                L z = layers[i];                                                                            \
-                if (z == 0) {                                                                               \
-                    for (i++; i + per_word <= n; i += per_word) {                                           \
-                        uint64_t word;                                                                      \
-                        memcpy(&word, layers + i, sizeof word);                                             \
-                        if (word != 0) break;                                                               \
+            /* Branch-free through a table of row pointers (label 0: a scratch row), 8 pixels at a time,   \
+             * blocks of no zone skipped, and the row a pixel PREFETCH_AHEAD further on will need fetched  \
+             * now: the rows of ~20,000 parcels outgrow the caches, and a branch at every run's end (~14  \
+             * px) cost more than the counting. */                                                         \
+            C **row_of = (C **)malloc((size_t)nrows * sizeof(C *));                                         \
+            C *scratch = (C *)calloc((size_t)ncols, sizeof(C));                                             \
+            if (row_of != NULL && scratch != NULL) {                                                        \
+                row_of[0] = scratch - lo;                                                                   \
+                for (i64 z = 1; z < nrows; z++) row_of[z] = counts + (i64)rowmap[z] * ncols - lo;           \
+                i64 i = 0, bad = 0;                                                                         \
+                for (; i + 8 <= n && !bad; i += 8) {                                                        \
+                    const L *b = layers + i;                                                                \
+                    L any = 0;                                                                              \
+                    for (int k = 0; k < 8; k++) any |= b[k];                                                \
+                    if (any == 0) continue;                                                                 \
+                    if (!in_range)                                                                          \
+                        for (int k = 0; k < 8; k++) bad |= (uint64_t)(i64)b[k] >= (uint64_t)nrows;         \
+                    if (bad) break;                                                                         \
+                    if (i + PREFETCH_AHEAD + 8 <= n) {                                                      \
+                        for (int k = PREFETCH_AHEAD; k < PREFETCH_AHEAD + 8; k += 4) {                      \
+                            i64 z = (i64)layers[i + k];                                                     \
+                            z = (uint64_t)z < (uint64_t)nrows ? z : 0;                                      \
+                            prefetch_for_write(row_of[z] + data[i + k]);                                    \
+                        }                                                                                   \
                     }                                                                                       \
-                    continue;                                                                               \
+                    for (int k = 0; k < 8; k++) {                                                           \
+                        row_of[b[k]][data[i + k]]++;                                                        \
+                        labelled += b[k] != 0;                                                              \
+                    }                                                                                       \
                 }                                                                                           \
-                if (!in_range && ((i64)z < 0 || (i64)z >= nrows)) { /* checked once per run */              \
-                    out[0] = -1;                                                                            \
-                    return;                                                                                 \
+                for (; i < n && !bad; i++) {                                                                \
+                    bad = (uint64_t)(i64)layers[i] >= (uint64_t)nrows;                                      \
+                    if (bad) break;                                                                         \
+                    row_of[layers[i]][data[i]]++;                                                           \
+                    labelled += layers[i] != 0;                                                             \
                 }                                                                                           \
-                C *row = counts + (i64)rowmap[z] * ncols - lo;                                              \
-                i64 j = i;                                                                                  \
-                do {                                                                                        \
-                    row[data[j]]++;                                                                         \
-                    j++;                                                                                    \
-                } while (j < n && layers[j] == z);                                                          \
-                labelled += j - i;                                                                          \
-                i = j;                                                                                      \
+                free(row_of);                                                                               \
+                free(scratch);                                                                              \
+                out[0] = bad ? -1 : labelled; /* a label outside rowmap: the caller raises */               \
+                return;                                                                                     \
             }                                                                                               \
-            out[0] = labelled;                                                                              \
-            return;                                                                                         \
+            free(row_of); /* out of memory: the loop below */                                               \
+            free(scratch);                                                                                  \
         }                                                                                                   \
         if (nlayers == 1) {                                                                                 \
             for (i64 i = 0; i < n; i++) {                                                                   \
