@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from histcalc import kernel, kernel_loading
+from histcalc import aoi_masks, kernel, kernel_loading
 from histcalc.aoi import AOI, BBox
 from histcalc.bins import BinSpec
 from histcalc.errors import AccountingError, RasterReadError
@@ -200,13 +200,21 @@ def _count_with(
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
+            inside = None
+            if geometry is not None and spec.aoi is not None:
+                part = aoi_masks.process_cache().get(spec.aoi, src.crs, geometry, transform, shape, spec.all_touched)
+                if zones is None and part.mask is None:  # a rectangle: read just it, count it without a mask
+                    if part.empty:
+                        continue
+                    window = _sub_window(window, part.rows, part.cols)
+                    transform = src.window_transform(window)
+                    shape = (int(window.height), int(window.width))
+                else:
+                    inside = part.as_mask(shape)
             labels = zones.labels(transform, shape) if zones is not None else None
             layers = labels.layers if labels is not None else []
             if zones is not None and not layers:
                 continue  # no zone has a pixel centre here: nothing to read
-            inside = None
-            if geometry is not None:
-                inside = _inside(geometry, transform, shape, spec.all_touched)
             own = None if owned is None else owned.mask(window, transform, shape)
             if own is not None:
                 inside, duplicate = split_duplicates(own, inside, layers)
@@ -307,16 +315,11 @@ def _intersect(a: Any, b: Any) -> Any:
     return Window(int(col0), int(row0), int(col1 - col0), int(row1 - row0))
 
 
-def _inside(
-    geometry: dict[str, Any], transform: Any, shape: tuple[int, ...], all_touched: bool = False
-) -> npt.NDArray[np.bool_]:
-    """Pixels whose centre lies inside ``geometry`` (GDAL's rasterisation rule), or that it touches."""
-    from rasterio.features import geometry_mask
+def _sub_window(window: Any, rows: tuple[int, int], cols: tuple[int, int]) -> Any:
+    """The part of ``window`` from/to ``rows`` and ``cols`` (counted from its corner)."""
+    from rasterio.windows import Window
 
-    mask: npt.NDArray[np.bool_] = geometry_mask(
-        [geometry], out_shape=shape, transform=transform, invert=True, all_touched=all_touched
-    )
-    return mask
+    return Window(int(window.col_off) + cols[0], int(window.row_off) + rows[0], cols[1] - cols[0], rows[1] - rows[0])
 
 
 def _check_band(src: Any, band: int, href: str) -> None:

@@ -1,0 +1,97 @@
+"""The AOI's pixels per window, rasterised once per grid (histcalc.aoi_masks): rectangles are read and counted
+without a mask, other shapes with one; either way the counts equal a centre-in-polygon test on every pixel."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasterio.transform import Affine
+
+from histcalc import BinSpec, Scene, aoi_masks, compute_histogram
+from histcalc.aoi import AOI
+from histcalc.aoi_masks import WindowInside
+from tests.conftest import write_raster
+
+T = Affine(10.0, 0, 600000.0, 0, -10.0, 5700000.0)
+RNG = np.random.default_rng(5)
+
+
+def _centres(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.indices(shape)
+    return T.c + (cols + 0.5) * T.a, T.f + (rows + 0.5) * T.e
+
+
+def _polygon(ring: list[list[float]]) -> AOI:
+    return AOI(json.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}), "EPSG:32631")
+
+
+def _scenes(tmp_path: Path, shape: tuple[int, int], dates: int) -> tuple[list[Scene], list[np.ndarray]]:
+    scenes: list[Scene] = []
+    arrays: list[np.ndarray] = []
+    for k in range(dates):
+        data = RNG.integers(0, 256, shape, dtype=np.uint8)
+        valid = RNG.random(shape) > 0.1  # an internal mask band: its masked pixels are nodata
+        path = write_raster(tmp_path / f"d{k}.tif", data, transform=T, block=32, mask=valid)
+        scenes.append(Scene(id=f"d{k}", href=str(path), day=date(2024, 5, 1 + k)))
+        arrays.append(np.where(valid, data.astype(np.int16), -1))
+    return scenes, arrays
+
+
+def test_window_inside_keeps_rectangles_and_masks_the_rest() -> None:
+    box = np.zeros((6, 7), bool)
+    box[1:4, 2:6] = True
+    assert WindowInside.of(box.copy()) == WindowInside((1, 4), (2, 6))
+    np.testing.assert_array_equal(WindowInside.of(box.copy()).as_mask((6, 7)), box)
+    assert WindowInside.of(np.ones((6, 7), bool)).as_mask((6, 7)) is None
+    assert WindowInside.of(np.zeros((6, 7), bool)).empty
+    corner = box.copy()
+    corner[3, 5] = False  # an L: no rectangle
+    found = WindowInside.of(corner.copy())
+    assert found.mask is not None and not found.empty
+    np.testing.assert_array_equal(found.as_mask((6, 7)), corner)
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        # a box between pixel centres, in the raster's CRS: one rectangle of pixels
+        [
+            [600123.0, 5699021.0],
+            [600547.0, 5699021.0],
+            [600547.0, 5699777.0],
+            [600123.0, 5699777.0],
+            [600123.0, 5699021.0],
+        ],
+        # a triangle: a mask
+        [[600013.0, 5699013.0], [600887.0, 5699113.0], [600301.0, 5699897.0]],
+    ],
+    ids=["box", "triangle"],
+)
+def test_aoi_counts_equal_centre_test_on_every_date(tmp_path: Path, ring: list[list[float]]) -> None:
+    from matplotlib.path import Path as Polygon
+
+    shape = (100, 90)
+    scenes, arrays = _scenes(tmp_path, shape, 3)
+    x, y = _centres(shape)
+    inside = Polygon(ring).contains_points(np.c_[x.ravel(), y.ravel()]).reshape(shape)
+    cache = aoi_masks.process_cache()
+    hits = cache.hits
+    result = compute_histogram(
+        scenes,
+        BinSpec.per_digital_number("uint8", 1.0, 0.0),
+        aoi=_polygon(ring),
+        group_by="date",
+        engine="local",
+        workers=1,
+    )
+    assert cache.hits >= hits + 2  # the second and third date reuse the first one's pixels
+    for scene, data in zip(scenes, arrays, strict=True):
+        h = result.groups[scene.day.isoformat()]
+        values = data[inside]
+        np.testing.assert_array_equal(h.counts, np.bincount(values[values >= 0], minlength=256))
+        assert h.nodata == int(np.count_nonzero(values < 0)) > 0
+        assert h.pixels == int(inside.sum())
