@@ -291,3 +291,25 @@ def test_kernel_setting_is_checked_before_any_pixel_and_a_slow_fallback_is_said(
     out_json.unlink()
     assert _run(capsys, *args)[0] == 0
     assert json.loads(out_json.read_text())["counts"] == counted and sum(counted) > 0
+
+
+def test_a_lon_lat_box_job_imports_only_what_it_uses(demo: Path, tmp_path: Path) -> None:
+    """A short job's time is mostly imports: a lon/lat box needs no pyproj (~30 ms), a job without a login no
+    HTTP server or token code (~25 ms), and no job imports pandas."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from histcalc.cli import main
+code = main(["--catalog", {str(demo)!r}, "--start-date", "2024-05-01", "--end-date", "2024-05-31",
+             "--bbox", {",".join(map(str, SEED_BBOX))!r}, "--engine", "local", "--workers", "1", "-q",
+             "--output", {str(tmp_path / "r.json")!r}])
+assert code == 0, code
+loaded = [m for m in ("pyproj", "http.server", "histcalc.token_relay", "histcalc.token_refresh", "pandas")
+          if m in sys.modules]
+assert not loaded, loaded
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sum(json.loads((tmp_path / "r.json").read_text())["counts"]) > 0

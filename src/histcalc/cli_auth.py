@@ -21,9 +21,8 @@ import re
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from histcalc import gdalenv, login_store
@@ -32,8 +31,9 @@ from histcalc.errors import AccessDenied, CatalogError, LoginExpired, UsageError
 from histcalc.oidc import RELOGIN, TERRASCOPE_CLIENT_ID, TERRASCOPE_TOKEN_URL, Provider, Tokens
 from histcalc.redact import register_secret
 from histcalc.scenes import Query, Scene, is_stac_api
-from histcalc.token_refresh import HeaderFileRefresher
-from histcalc.token_relay import TokenRelay
+
+if TYPE_CHECKING:  # both import urllib.request and http.server (~25 ms): only jobs with a login need them
+    from histcalc.token_refresh import HeaderFileRefresher
 
 log = logging.getLogger("histcalc")
 
@@ -134,6 +134,8 @@ class JobAuth:
         if not remote:
             return None
         provider, tokens, on_rotate = self._credentials()
+        from histcalc.token_refresh import HeaderFileRefresher
+
         self.refresher = self._stack.enter_context(HeaderFileRefresher(provider, tokens, on_rotate))
         self._stack.enter_context(_header_file_in_env(self.refresher))
         log.info(
@@ -183,6 +185,8 @@ class JobAuth:
         if engine != "spark":
             return settings
         bind, advertise = _relay_address(master)
+        from histcalc.token_relay import TokenRelay
+
         relay = self._stack.enter_context(TokenRelay(self._current_token, bind, advertise))
         settings.pop("GDAL_HTTP_HEADER_FILE", None)
         log.info("spark executors get fresh tokens from the driver at %s", relay.url)
@@ -261,6 +265,9 @@ def _header_file_in_env(refresher: HeaderFileRefresher) -> Iterator[None]:
 
 def probe(href: str, refresher: HeaderFileRefresher) -> None:
     """One 1-byte read of ``href`` with the token: a 401/403 is one line now, not every file failing later."""
+    import urllib.error
+    import urllib.request
+
     url = href.removeprefix("/vsicurl/")
     token = refresher.tokens.access_token
     register_secret(token)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from histcalc.errors import LoginExpired, LoginFailed, ProviderUnreachable
 from histcalc.redact import register_secret
+
+if TYPE_CHECKING:  # urllib.request imports http.client and ssl (~20 ms): only a login posts
+    import urllib.error
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class Provider:
         )
 
     def _post(self, form: dict[str, str], refreshing: bool) -> dict[str, Any]:
+        import urllib.error
+        import urllib.request
+
         body = urllib.parse.urlencode(form).encode()
         request = urllib.request.Request(self.token_url, data=body, headers={"Accept": "application/json"})
         try:
