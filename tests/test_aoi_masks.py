@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from rasterio.transform import Affine
 
-from histcalc import BinSpec, Scene, aoi_masks, compute_histogram
+from histcalc import BinSpec, Overrides, Scene, aoi_masks, compute_histogram
 from histcalc.aoi import AOI
 from histcalc.aoi_masks import WindowInside
 from tests.conftest import write_raster
@@ -55,29 +56,34 @@ def test_window_inside_keeps_rectangles_and_masks_the_rest() -> None:
     np.testing.assert_array_equal(found.as_mask((6, 7)), corner)
 
 
-@pytest.mark.parametrize(
-    "ring",
-    [
-        # a box between pixel centres, in the raster's CRS: one rectangle of pixels
-        [
-            [600123.0, 5699021.0],
-            [600547.0, 5699021.0],
-            [600547.0, 5699777.0],
-            [600123.0, 5699777.0],
-            [600123.0, 5699021.0],
-        ],
-        # a triangle: a mask
-        [[600013.0, 5699013.0], [600887.0, 5699113.0], [600301.0, 5699897.0]],
-    ],
-    ids=["box", "triangle"],
-)
-def test_aoi_counts_equal_centre_test_on_every_date(tmp_path: Path, ring: list[list[float]]) -> None:
+BOX = [[600123.0, 5699021.0], [600547.0, 5699021.0], [600547.0, 5699777.0], [600123.0, 5699777.0]]
+TRIANGLE = [[600013.0, 5699013.0], [600887.0, 5699113.0], [600301.0, 5699897.0]]
+
+
+def _expected_inside(ring: list[list[float]], shape: tuple[int, int], all_touched: bool) -> np.ndarray:
+    """Centres inside the polygon; with ``all_touched``, for the box, cells that overlap it."""
     from matplotlib.path import Path as Polygon
 
+    x, y = _centres(shape)
+    if not all_touched:
+        return np.asarray(Polygon(ring).contains_points(np.c_[x.ravel(), y.ravel()]).reshape(shape))
+    (w, s), (e, n) = ring[0], ring[2]
+    half = T.a / 2
+    return (x + half > w) & (x - half < e) & (y + half > s) & (y - half < n)
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize(
+    ("ring", "all_touched"),
+    [(BOX, False), (BOX, True), (TRIANGLE, False)],
+    ids=["box (a rectangle of pixels)", "box, all touched", "triangle (a mask)"],
+)
+def test_aoi_counts_equal_centre_test_on_every_date(
+    tmp_path: Path, ring: list[list[float]], all_touched: bool, engine: str, spark: Any
+) -> None:
     shape = (100, 90)
     scenes, arrays = _scenes(tmp_path, shape, 3)
-    x, y = _centres(shape)
-    inside = Polygon(ring).contains_points(np.c_[x.ravel(), y.ravel()]).reshape(shape)
+    inside = _expected_inside(ring, shape, all_touched)
     cache = aoi_masks.process_cache()
     hits = cache.hits
     result = compute_histogram(
@@ -85,10 +91,13 @@ def test_aoi_counts_equal_centre_test_on_every_date(tmp_path: Path, ring: list[l
         BinSpec.per_digital_number("uint8", 1.0, 0.0),
         aoi=_polygon(ring),
         group_by="date",
-        engine="local",
+        engine=engine,
+        spark=spark if engine == "spark" else None,
         workers=1,
+        overrides=Overrides(all_touched=all_touched),
     )
-    assert cache.hits >= hits + 2  # the second and third date reuse the first one's pixels
+    if engine == "local":
+        assert cache.hits >= hits + 2  # the second and third date reuse the first one's pixels
     for scene, data in zip(scenes, arrays, strict=True):
         h = result.groups[scene.day.isoformat()]
         values = data[inside]
