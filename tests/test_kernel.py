@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +93,34 @@ def dn_counts(block: dict[str, Any]) -> tuple[Any, ...]:
 def test_dn_kernel_equals_reference(compiled_name: str, block: dict[str, Any]) -> None:
     compiled, reference = both(lambda: dn_counts(block), compiled_name)
     assert compiled == reference
+
+
+@pytest.mark.parametrize("compiled_name", COMPILED)
+@pytest.mark.parametrize("dtype", DN_DTYPES)
+@pytest.mark.parametrize("masks", ["inside", "valid", "valid 0/255", "inside and valid", "none"])
+def test_dn_kernel_mask_paths_equal_reference(compiled_name: str, dtype: Any, masks: str) -> None:
+    """Each mask combination has its own path in the kernels (branch-free for one mask alone): blocks of
+    every length mod 4, runs of equal values, masks in runs and at random, one nodata DN."""
+    rng = np.random.default_rng(zlib.crc32(f"{np.dtype(dtype).str} {masks}".encode()))
+    info = np.iinfo(dtype)
+    for width in (0, 1, 3, 4, 5, 7, 64, 1001):
+        data = np.repeat(rng.integers(info.min, int(info.max) + 1, (3, width // 3 + 1), dtype=dtype), 3, axis=1)
+        data = data[:, :width]
+        runs = np.repeat(rng.random((3, width // 5 + 1)) < 0.6, 5, axis=1)[:, :width]
+        scattered = rng.random(data.shape) < 0.7
+        inside = runs if "inside" in masks else None
+        valid: Any = scattered if masks.startswith("valid") or "and valid" in masks else None
+        if masks == "valid 0/255":
+            valid = valid.astype(np.uint8) * 255
+        block = {
+            "data": data,
+            "inside": inside,
+            "valid": valid,
+            "quality": None,
+            "nodata": int(data.flat[0]) if width else None,
+        }
+        compiled, reference = both(functools.partial(dn_counts, block), compiled_name)
+        assert compiled == reference, (width, masks)
 
 
 @SETTINGS
