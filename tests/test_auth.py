@@ -402,6 +402,20 @@ def test_without_refresh_the_same_job_fails_with_named_files(
     assert token not in err and token not in out.read_text()
 
 
+def _std_logs(root: Path) -> str:
+    """The executors' stdout and stderr under ``root``; the executors may still be deleting their block
+    directories meanwhile (os.walk passes over a folder that vanished, Path.rglob raised)."""
+    texts = []
+    for folder, _subfolders, names in os.walk(root):
+        for name in names:
+            if name.startswith("std"):
+                try:
+                    texts.append(Path(folder, name).read_text(errors="replace"))
+                except FileNotFoundError:
+                    continue
+    return "".join(texts)
+
+
 @servers
 @pytest.mark.cluster
 @pytest.mark.slow
@@ -430,7 +444,7 @@ def test_executors_of_a_standalone_cluster_get_fresh_tokens_from_the_driver(
         job = subprocess.run(
             [sys.executable, "-m", "histcalc", *args], stdout=log_fh, stderr=subprocess.STDOUT, env=env, timeout=300
         )
-        executor_logs = "".join(p.read_text(errors="replace") for p in Path(cluster.root or ".").rglob("std*"))
+        executor_logs = _std_logs(Path(cluster.root or "."))
     log_text = log_path.read_text()
     assert job.returncode == 0, log_text[-4000:]
     doc = json.loads(out.read_text())
