@@ -9,7 +9,6 @@ is exact (the same pixels) and spares the masked kernel.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from histcalc.aoi import AOI
+from histcalc.budget_cache import BudgetCache
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -61,15 +61,12 @@ class WindowInside:
         return cls((r0, r1), (c0, c1), mask)
 
 
-class AoiMaskCache:
+class AoiMaskCache(BudgetCache[WindowInside]):
     """:class:`WindowInside` per (AOI, CRS, window transform and shape, rule), least recently used masks
     dropped beyond ``max_bytes`` (rectangles cost nothing)."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.hits = self.misses = 0
-        self._bytes = 0
-        self._entries: OrderedDict[tuple[Any, ...], WindowInside] = OrderedDict()
+        super().__init__(max_bytes)
 
     def get(
         self,
@@ -81,25 +78,17 @@ class AoiMaskCache:
         all_touched: bool = False,
     ) -> WindowInside:
         """``geometry``: ``aoi`` in ``crs`` (what :func:`histcalc.footprint.aoi_in_raster` gives)."""
-        key = (aoi, crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs), tuple(transform)[:6], shape, all_touched)
-        found = self._entries.get(key)
-        if found is not None:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return found
-        self.misses += 1
-        from rasterio.features import geometry_mask
 
-        mask: BoolArray = geometry_mask(
-            [geometry], out_shape=shape, transform=transform, invert=True, all_touched=all_touched
-        )
-        inside = WindowInside.of(mask)
-        self._entries[key] = inside
-        self._bytes += inside.nbytes
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
-            _, dropped = self._entries.popitem(last=False)
-            self._bytes -= dropped.nbytes
-        return inside
+        def make() -> WindowInside:
+            from rasterio.features import geometry_mask
+
+            mask: BoolArray = geometry_mask(
+                [geometry], out_shape=shape, transform=transform, invert=True, all_touched=all_touched
+            )
+            return WindowInside.of(mask)
+
+        crs_key = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+        return self._get((aoi, crs_key, tuple(transform)[:6], shape, all_touched), make)
 
 
 _PROCESS_CACHE: AoiMaskCache | None = None

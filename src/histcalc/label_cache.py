@@ -7,14 +7,14 @@ and half the bytes the counting kernel reads per pixel): :mod:`histcalc.labels` 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
+from histcalc.budget_cache import BudgetCache
 from histcalc.labels import WindowLabels, window_labels
 from histcalc.zones import ZoneSubset
 
 
-class LabelCache:
+class LabelCache(BudgetCache[WindowLabels]):
     """Label layers per (subset, grid window, rule), least recently used dropped beyond ``max_bytes``.
 
     The files of one tile grid (all dates of a Sentinel-2 tile) share their subset (``Zones.for_raster`` is
@@ -23,29 +23,18 @@ class LabelCache:
     """
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.hits = self.misses = 0
-        self._bytes = 0
-        self._entries: OrderedDict[tuple[Any, ...], WindowLabels] = OrderedDict()
+        super().__init__(max_bytes)
 
     def get(
         self, subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
     ) -> WindowLabels:
-        key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
-        if key in self._entries:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        self.misses += 1
-        labels = window_labels(subset, window_transform, shape, all_touched)
-        for layer in labels.layers:
-            layer.setflags(write=False)
-        self._entries[key] = labels
-        self._bytes += labels.nbytes
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
-            _, dropped = self._entries.popitem(last=False)
-            self._bytes -= dropped.nbytes
-        return labels
+        def make() -> WindowLabels:
+            labels = window_labels(subset, window_transform, shape, all_touched)
+            for layer in labels.layers:
+                layer.setflags(write=False)
+            return labels
+
+        return self._get((subset.key, tuple(window_transform)[:6], tuple(shape), all_touched), make)
 
 
 _PROCESS_CACHE: LabelCache | None = None
