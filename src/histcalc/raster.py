@@ -200,6 +200,10 @@ def _count_with(
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
+            labels = zones.labels(transform, shape) if zones is not None else None
+            layers = labels.layers if labels is not None else []
+            if zones is not None and not layers:
+                continue  # no zone has a pixel centre here: nothing to read
             inside = None
             if geometry is not None and spec.aoi is not None:
                 part = aoi_masks.process_cache().get(spec.aoi, src.crs, geometry, transform, shape, spec.all_touched)
@@ -211,10 +215,6 @@ def _count_with(
                     shape = (int(window.height), int(window.width))
                 else:
                     inside = part.as_mask(shape)
-            labels = zones.labels(transform, shape) if zones is not None else None
-            layers = labels.layers if labels is not None else []
-            if zones is not None and not layers:
-                continue  # no zone has a pixel centre here: nothing to read
             own = None if owned is None else owned.mask(window, transform, shape)
             if own is not None:
                 inside, duplicate = split_duplicates(own, inside, layers)
