@@ -165,6 +165,36 @@ def test_the_local_writer_writes_a_group_when_its_last_task_is_in(tmp_path: Path
     assert whole == [("a", 3), ("b", 12)] and written.with_pixels == 2
 
 
+def test_spark_gathers_a_blocks_parts_of_every_group_and_adds_them_up_once() -> None:
+    """combineByKey's three functions, as Spark calls them on two map partitions and a reducer: a block's parts
+    (one per group) are gathered packed and summed once; other records add up as reduceByKey added them."""
+    import numpy as np
+
+    from histcalc.zonal import ZoneTable, concat
+    from histcalc.zone_dataset import BlockParts, gather_add, gather_merge, gather_start
+    from histcalc.zone_sum import summed
+
+    def table(zones: list[int], slot: int, count: int) -> ZoneTable:
+        z = np.array(zones, np.int64)
+        ones = np.ones(len(z), np.int64)
+        return ZoneTable(z, ones * slot, ones * count, z, z * 0, z * 0, ones * count,
+                         ones * 0.5, ones * 0.0, ones * 0.5, ones * 0.5)  # fmt: skip
+
+    parts = [table([0, 2], 1, 3), table([1, 2], 1, 4), table([2], 2, 5)]  # three groups' parts of one block
+    first = gather_add(gather_start(parts[0]), parts[1])  # one map partition held two groups
+    gathered = gather_merge(first, gather_start(parts[2]))  # the reducer meets the other partition's
+    assert isinstance(gathered, BlockParts) and len(gathered) == 3
+    got, want = summed(gathered), concat(parts).compacted()
+    assert list(zip(got.cell_zone, got.cell_slot, got.cell_count, strict=True)) == [
+        (0, 1, 3),
+        (1, 1, 4),
+        (2, 1, 7),
+        (2, 2, 5),
+    ]
+    assert got.n.tolist() == want.n.tolist() == [3, 4, 12]
+    assert gather_merge(gather_add(gather_start(2), 3), gather_start(4)) == 9  # ("c",): tasks from the cache
+
+
 def test_a_group_that_cannot_be_written_fails_the_job_with_its_reason(
     zones_gpkg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -120,6 +120,34 @@ def test_the_dense_sum_of_groups_equals_compacting_them_all(seed: int, groups: i
     assert_same_table(concat(every), with_zones(concat(tables).compacted(), np.arange(-5, 45, dtype=np.int64)))
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.booleans())
+def test_a_block_of_every_group_sums_to_what_compacting_them_all_gives(seed: int, groups: int, wide: bool) -> None:
+    """``summed`` (the whole period of one block of zones, from its part of each group) adds densely where it can
+    and as a running sum where it cannot (16-bit slots); either way it equals compacting every part at once."""
+    from histcalc.zonal import concat, with_zones
+    from histcalc.zone_sum import summed
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(groups):
+        t = _random_table(rng, 300, sort=True)
+        slots = np.abs(t.cell_slot) % 258 + (70_000 if wide else 0)
+        n = np.abs(t.n)
+        moments = np.where(n == 0, 0.0, t.mean), np.where(n == 0, 0.0, np.abs(t.m2))  # as tasks make them
+        rows = [np.abs(t.nodata), np.abs(t.masked), n, *moments, t.vmin, t.vmax]
+        parts.append(ZoneSum(ZoneTable(t.cell_zone, slots, np.abs(t.cell_count), t.zone, *rows)).table())
+    span = (-5, 45)
+    got = with_zones(summed(parts, span), np.arange(*span, dtype=np.int64))
+    want = with_zones(concat(parts).compacted(), np.arange(*span, dtype=np.int64))
+    for name in ZoneTable.__dataclass_fields__:  # moments merge in another order: an ulp apart
+        a, b = getattr(got, name), getattr(want, name)
+        if name in ("mean", "m2"):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_the_dense_sum_goes_block_by_block_and_refuses_what_it_cannot_do(monkeypatch: Any) -> None:
     from histcalc import zone_pack
     from histcalc.zonal import concat

@@ -23,6 +23,7 @@ from histcalc.bins import BinSpec
 from histcalc.histogram import Histogram, Moments
 from histcalc.result import Partial
 from histcalc.zonal import ZoneTable
+from histcalc.zone_pack import unpack
 from histcalc.zone_sum import ZoneSum
 
 MAGIC = b"HCPART1\n"
@@ -43,7 +44,8 @@ def encode(partial: Partial, meta: dict[str, Any]) -> bytes:
         if isinstance(value, Histogram):
             arrays.update(_histogram_arrays(f"r{i}", value))
         else:
-            arrays.update({f"r{i}_{name}": getattr(value, name) for name in _ZONE_FIELDS})
+            table = value if isinstance(value, ZoneTable) else unpack(value)
+            arrays.update({f"r{i}_{name}": getattr(table, name) for name in _ZONE_FIELDS})
     text = json.dumps({**meta, "records": keys}, sort_keys=True).encode()
     arrays["meta"] = np.frombuffer(text, dtype=np.uint8)
     buffer = io.BytesIO()

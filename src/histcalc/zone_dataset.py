@@ -31,10 +31,12 @@ import numpy as np
 from histcalc import heap
 from histcalc.bins import BinSpec
 from histcalc.errors import OutputError, UsageError
+from histcalc.result import merge_records
 from histcalc.table_files import text_take, write_row_groups
 from histcalc.zonal import ZoneTable, with_zones, zone_blocks
 from histcalc.zonal_stats import tidy_columns, zone_stats
-from histcalc.zone_sum import ZoneSum
+from histcalc.zone_pack import PackedTable, pack, unpack
+from histcalc.zone_sum import ZoneSum, summed
 
 if TYPE_CHECKING:
     from histcalc.plan import Task
@@ -110,11 +112,35 @@ def write_reduced(record: Record, spec: DatasetSpec) -> Iterator[Record]:
     if key[0] != "z":
         yield record
         return
-    group, table = key[1], value
+    group, table = key[1], value if isinstance(value, ZoneTable) else unpack(value)
     if spec.grouped:
         _write(spec, group or ALL, table, uuid.uuid4().hex)
     for block, part in zone_blocks(table, spec.zone_block):
         yield ("zb", block), part
+
+
+class BlockParts(list[PackedTable]):
+    """One block of zones of every group, packed, gathered where the block is reduced and added up once, densely,
+    by :func:`write_whole` (adding them pairwise sorted the growing sum again at every group)."""
+
+
+def gather_start(value: Any) -> Any:
+    """``combineByKey``'s first value of a key: a block's part starts a :class:`BlockParts`."""
+    return BlockParts([pack(value)]) if isinstance(value, ZoneTable) else value
+
+
+def gather_add(gathered: Any, value: Any) -> Any:
+    if isinstance(gathered, BlockParts):
+        gathered.append(pack(value))
+        return gathered
+    return merge_records(gathered, value)
+
+
+def gather_merge(a: Any, b: Any) -> Any:
+    if isinstance(a, BlockParts):
+        a.extend(b)
+        return a
+    return merge_records(a, b)
 
 
 def write_whole(record: Record, spec: DatasetSpec) -> Iterator[Record]:
@@ -125,8 +151,9 @@ def write_whole(record: Record, spec: DatasetSpec) -> Iterator[Record]:
         return
     block = key[1]
     size = spec.zone_block
-    zones = np.arange(block * size, min((block + 1) * size, len(spec.ids)), dtype=np.int64)
-    counted = _write(spec, ALL, with_zones(value, zones), f"{block:05d}")
+    span = (block * size, min((block + 1) * size, len(spec.ids)))
+    table = summed(value, span) if isinstance(value, BlockParts) else value
+    counted = _write(spec, ALL, with_zones(table, np.arange(*span, dtype=np.int64)), f"{block:05d}")
     yield ("zw",), (counted, frozenset([block]))
 
 
@@ -178,22 +205,29 @@ class LocalWriter:
                     self._writing = self._thread.submit(self._add_sum, group, finished)
 
     def close(self, total: Partial) -> None:
-        """Any group not yet written (a task counted twice would be caught by the engine), then the whole period."""
+        """Any group not yet written (a task counted twice would be caught by the engine), then the whole period:
+        the writer thread writes one block while this thread adds up the next."""
         try:
+            self._written()
+            for group, rest in sorted(total.zonal.items()):
+                self._add(group, rest.table())
+            total.zonal = {}
+            size = self.spec.zone_block
+            for block in sorted(self._blocks):
+                span = (block * size, min((block + 1) * size, len(self.spec.ids)))
+                whole = summed(_read_parts(self._spill / f"{block:05d}.npy"), span)
+                self._written()
+                self._writing = self._thread.submit(self._write_whole, block, whole)
+                del whole
             self._written()
         finally:
             self._thread.shutdown()
-        for group, rest in sorted(total.zonal.items()):
-            self._add(group, rest.table())
-        total.zonal = {}
-        for block in sorted(self._blocks):
-            whole = ZoneSum()
-            for part in _read_parts(self._spill / f"{block:05d}.npy"):
-                whole.add(part)  # compacted when the parts since the last compaction double it
-            for _key, value in write_whole((("zb", block), whole.table()), self.spec):
-                self.written.add(value)
-            heap.trim()
         shutil.rmtree(self._spill, ignore_errors=True)
+
+    def _write_whole(self, block: int, whole: ZoneTable) -> None:
+        for _key, value in write_whole((("zb", block), whole), self.spec):
+            self.written.add(value)
+        heap.trim()
 
     def abandon(self) -> None:
         """The job failed: let the group being written finish (its error does not matter now), write no more."""

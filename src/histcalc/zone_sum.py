@@ -79,6 +79,20 @@ def total(tables: Iterable[ZoneTable]) -> ZoneTable:
     return whole.table()
 
 
+def summed(tables: Iterable[ZoneTable | PackedTable], span: tuple[int, int] | None = None) -> ZoneTable:
+    """The sum of ``tables`` (one block of zones of each group, say), added densely where they can be (no sort:
+    40 dates of a block of 8,192 parcels in ~0.09 s, where compacting sorted took ~0.29 s), else as a
+    :class:`ZoneSum`. ``span``: zones ``low .. high - 1`` each get a row, empty if they had no pixel (the
+    dense path adds them; the other leaves that to :func:`~histcalc.zonal.with_zones`)."""
+    packs = [t if isinstance(t, PackedTable) else pack(t) for t in tables]
+    if len(packs) > 1 and dense_summable(packs):
+        return concat(list(dense_blocks(packs, span)) or [ZoneTable.empty()])
+    running = ZoneSum()
+    for p in packs:
+        running.add(p)
+    return running.table()
+
+
 def whole(tables: Mapping[str, ZoneTable]) -> ZoneTable:
     """The sum of a job's group tables: the whole period. Packed tables of several groups are added densely (no
     sort) where they can be, else one at a time."""

@@ -134,7 +134,9 @@ def _written_by_executors(records: Any, writers: Any, reducers: int) -> Any:
 
     return (
         records.flatMap(lambda record: zone_dataset.write_reduced(record, writers.value))
-        .reduceByKey(merge_records, numPartitions=reducers)
+        .combineByKey(
+            zone_dataset.gather_start, zone_dataset.gather_add, zone_dataset.gather_merge, numPartitions=reducers
+        )
         .flatMap(lambda record: zone_dataset.write_whole(record, writers.value))
     )
 
