@@ -48,7 +48,7 @@ _FLOAT_TYPES = ("f32", "f64", "i32", "u32", "i64", "u64")
 _MASKS = [_P, _P, _P, _P, _P]  # inside, valid, 8-bit classes, 16-bit classes, dropped
 
 
-ABI = 1  # histcalc_kernels_abi() of the C sources these bindings were written for
+ABI = 2  # histcalc_kernels_abi() of the C sources these bindings were written for
 
 
 def _load() -> ctypes.CDLL:
@@ -82,6 +82,10 @@ def _load() -> ctypes.CDLL:
     lib.gather_runs.argtypes, lib.gather_runs.restype = [_P, _P, _I, _P, _P, _P, _I], None
     lib.zone_cell_stats.argtypes = [_P, _P, _I, _P, _P, _I, _P, _B, _P, _I, _P, _P, _P, _P]
     lib.zone_cell_stats.restype = None
+    lib.centre_runs.argtypes, lib.centre_runs.restype = [_P] * 7 + [_I, _I] + [_P] * 4, _I
+    for t in ("u16", "i32"):
+        fn = getattr(lib, f"burn_runs_{t}")
+        fn.argtypes, fn.restype = [_P, _P, _P, _P, _I, _I, _P], _I
     return lib
 
 
@@ -278,3 +282,39 @@ def zone_cell_stats(
         f.ctypes.data, la.ctypes.data, k, s.ctypes.data, c.ctypes.data, nbins, e.ctypes.data, discrete,
         q.ctypes.data, len(q), lo.ctypes.data, hi.ctypes.data, _out(sums, np.int64), _out(pct, np.float64),
     )  # fmt: skip
+
+
+def centre_runs(
+    px0: Array, py0: Array, dx: Array, dy: Array, zone: I64, first: I64, count: I64, width: int
+) -> tuple[I64, I64, I64, I64] | None:
+    """``labels._centre_runs``' runs (row, zone, start, stop) from its edges' rows; None when the edges are not
+    grouped by increasing zone (the caller sorts in numpy then). ValueError for a row crossed an odd number of
+    times by a zone's edges."""
+    columns = [_c(a, np.float64) for a in (px0, py0, dx, dy)]
+    z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
+    if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):
+        raise ValueError("centre_runs: one value per edge of each column, counts >= 0")
+    size = int(n.sum()) // 2
+    out = [np.empty(size, np.int64) for _ in range(4)]
+    runs = _lib.centre_runs(*(a.ctypes.data for a in (*columns, z, f, n)), len(z), width, *(o.ctypes.data for o in out))
+    if runs == -2:
+        return None
+    if runs == -1:
+        raise ValueError("centre_runs: polygon edges do not cross pixel rows in pairs")
+    if runs < 0:
+        raise MemoryError("centre_runs: out of memory")
+    return out[0][:runs], out[1][:runs], out[2][:runs], out[3][:runs]
+
+
+def burn_runs(row: I64, start: I64, stop: I64, value: I64, labels: Array) -> int:
+    """``value[i]`` on the pixels ``start[i] .. stop[i] - 1`` of row ``row[i]`` of the zeroed 2-D ``labels`` (uint16
+    or int32); returns how many pixels already held a label (0: the runs are disjoint)."""
+    r, a, b, v = _c(row, np.int64), _c(start, np.int64), _c(stop, np.int64), _c(value, np.int64)
+    height, width = labels.shape
+    if len({len(r), len(a), len(b), len(v)}) > 1:
+        raise ValueError("burn_runs: one row, start, stop and value per run")
+    if len(r) and (r.min() < 0 or r.max() >= height or a.min() < 0 or b.max() > width):
+        raise ValueError("burn_runs: a run lies outside the labels")
+    fn = getattr(_lib, f"burn_runs_{_suffix(labels, ('u16', 'i32'), 'labels')}")
+    target = _out(labels, labels.dtype)
+    return int(fn(r.ctypes.data, a.ctypes.data, b.ctypes.data, v.ctypes.data, len(r), width, target))

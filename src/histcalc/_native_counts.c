@@ -3,7 +3,7 @@
 
 /* The interface's version: histcalc/_native.py refuses a library of another one (an editable install whose
  * library was built from older sources). Raise it with every change of a signature or of a contract. */
-EXPORT int histcalc_kernels_abi(void) { return 1; }
+EXPORT int histcalc_kernels_abi(void) { return 2; }
 
 /* ---- per-DN counts ------------------------------------------------------------------------------
  * counts[way][v - lo] (ways x ncols, int64), out[3] += (pixels inside, nodata by mask band, masked).

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from histcalc.errors import AccountingError, UsageError
+from histcalc.kernel_loading import native_kernels
 from histcalc.zones import ZoneSubset, ranges
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,14 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     first = np.clip(np.ceil(py0 - 0.5), 0, height).astype(np.int64)
     last = np.clip(np.ceil(py1 - 0.5), 0, height).astype(np.int64)
     count = np.maximum(last - first, 0)
+    native = native_kernels()
+    if native is not None:  # the same runs, bucketed per zone in C (~10 x faster than sorting every crossing)
+        try:
+            runs = native.centre_runs(px0, py0, px1 - px0, py1 - py0, zone, first, count, width)
+        except ValueError as exc:
+            raise AccountingError(f"zone labels: {exc}") from exc
+        if runs is not None:
+            return runs
     rows = ranges(first, count)
     # each edge's values repeated over its rows: a sequential copy, cheaper than a gather
     x0, y0, dx, dy = (np.repeat(v, count) for v in (px0, py0, px1 - px0, py1 - py0))
@@ -268,6 +277,11 @@ def _burn(
     narrowing copy.
     """
     height, width = shape
+    native = native_kernels()
+    if native is not None:
+        labels = np.zeros(shape, dtype=dtype)
+        native.burn_runs(rows, start, stop, value, labels)
+        return labels
     steps = np.zeros(height * width + 1, dtype=dtype)
     label = value.astype(dtype)
     np.add.at(steps, rows * width + start, label)
