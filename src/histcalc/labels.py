@@ -161,7 +161,7 @@ def _centre_runs(edges: tuple[Float, Float, Float, Float, npt.NDArray[np.int64]]
     native = native_kernels()
     if native is not None:  # the same runs, bucketed per zone in C (~10 x faster than sorting every crossing)
         try:
-            runs = native.centre_runs(px0, py0, px1 - px0, py1 - py0, zone, first, count, width)
+            runs: Runs | None = native.centre_runs(px0, py0, px1 - px0, py1 - py0, zone, first, count, width)
         except ValueError as exc:
             raise AccountingError(f"zone labels: {exc}") from exc
         if runs is not None:
