@@ -1,11 +1,12 @@
 """Zone labels for one raster window: layers of window-local ids (uint16, int32 past 65,534 zones), 0 = no zone.
 
-The pixel-centre rule is a numpy scanline over the subset's flat coordinate arrays (no shapely, no GeoJSON
-dicts): for each pixel row, the centre line ``y = row + 0.5`` (pixel space) crosses each polygon edge whose
-half-open span ``[y_low, y_high)`` contains it; the crossings of a (zone, row), sorted, pair up (even-odd:
-holes and multi-part zones fall out) into half-open runs ``[x_in, x_out)`` of pixel centres. Both rules are
-half-open and every edge is evaluated from its endpoints in one canonical order, so two zones sharing an edge
-compute the very same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them
+The pixel-centre rule is a scanline over the subset's flat coordinate arrays (no shapely, no GeoJSON dicts),
+in numpy, its runs and their burning in C where the kernels are built (``_native_labels.c``, held to the numpy
+bit for bit by the tests): for each pixel row, the centre line ``y = row + 0.5`` (pixel space) crosses each
+polygon edge whose half-open span ``[y_low, y_high)`` contains it; the crossings of a (zone, row), sorted, pair
+up (even-odd: holes and multi-part zones fall out) into half-open runs ``[x_in, x_out)`` of pixel centres. Both
+rules are half-open and every edge is evaluated from its endpoints in one canonical order, so two zones sharing
+an edge compute the very same crossing: a centre exactly on a shared edge or vertex belongs to exactly one of them
 (the one to its right, or below in pixel rows). GDAL's default rasterisation uses the same centre rule.
 
 ``all_touched`` adds, per edge and pixel row, the pixels whose open square the edge passes through: a pixel
