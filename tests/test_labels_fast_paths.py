@@ -89,8 +89,14 @@ def _random_zones(rng: np.random.Generator) -> list[Any]:
         hole = [(cx + 0.2 * radius * np.cos(t), cy + 0.2 * radius * np.sin(t)) for t in (0.0, 2.0, 4.0)]
         geom = shapely.make_valid(shapely.Polygon(outer, [hole] if radius > 30 else None))
         geoms.extend(p for p in shapely.get_parts(geom) if p.geom_type == "Polygon")
-    lattice = rng.integers(0, 30, (int(rng.integers(4, 30)), 2)) * 10.0 + rng.choice([0.0, 5.0])
+    lattice = rng.integers(0, 30, (int(rng.integers(4, 30)), 2)) * 10.0 + rng.choice([0.0, 5.0], 2)  # corners, mixed
     geoms.extend(shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(lattice * [1, -1]))))
+    # vertices on pixel corners' columns between row lines, the leftmost and rightmost of their rings: the edge
+    # pieces that end there make the x range of a row strip end exactly on a grid line
+    for x, y in rng.integers(0, 25, (3, 2)):
+        px, py = -20.0 + 10.0 * x, 20.0 - 10.0 * (y + 0.5)
+        geoms.append(shapely.Polygon([(px, py), (px + 40, py + 13), (px + 40, py - 22)]))
+        geoms.append(shapely.Polygon([(px, py), (px - 40, py + 17), (px - 40, py - 26)]))
     fields = parcel_geometries((0.0, -3000.0, 3000.0, 0.0), int(rng.integers(1, 40)), seed=int(rng.integers(99)))
     geoms.extend(shapely.affinity.scale(f, 0.1, 0.1, origin=(0, 0)) for f in fields)  # shared edges stay shared
     return geoms
@@ -137,3 +143,26 @@ def test_the_c_bindings_refuse_what_the_c_code_would_read_or_write_out_of_bounds
         _native.centre_runs(*edge, np.array([0]), np.array([0]), np.array([3]), 10)
     unsorted = [np.array([0.0, 5.0]), np.zeros(2), np.zeros(2), np.ones(2)]
     assert _native.centre_runs(*unsorted, np.array([3, 1]), np.zeros(2, np.int64), np.ones(2, np.int64), 10) is None
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 60), density=st.floats(0.0, 0.5))
+def test_c_greedy_layers_equal_the_python_ones(seed: int, n: int, density: float) -> None:
+    """The colouring of the conflict graph (neighbours sharing pixels with --all-touched, overlapping zones), with
+    repeated and self pairs, equals the Python loop node for node; no two neighbours share a layer."""
+    from histcalc.labels import greedy_layers
+
+    rng = np.random.default_rng(seed)
+    pairs = int(density * n * n)
+    left, right = rng.integers(0, max(n, 1), pairs), rng.integers(0, max(n, 1), pairs)
+    if n == 0:
+        left, right = left[:0], right[:0]
+    got = greedy_layers(n, left, right)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HISTCALC_KERNEL", "numpy")
+        want = greedy_layers(n, left, right)
+    assert got.dtype == want.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+    differ = left != right
+    assert not np.any(got[left[differ]] == got[right[differ]])

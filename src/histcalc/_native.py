@@ -83,6 +83,8 @@ def _load() -> ctypes.CDLL:
     lib.zone_cell_stats.argtypes = [_P, _P, _I, _P, _P, _I, _P, _B, _P, _I, _P, _P, _P, _P]
     lib.zone_cell_stats.restype = None
     lib.centre_runs.argtypes, lib.centre_runs.restype = [_P] * 7 + [_I, _I] + [_P] * 4, _I
+    lib.greedy_layers.argtypes, lib.greedy_layers.restype = [_I, _P, _P, _I, _P], _I
+    lib.edge_runs.argtypes, lib.edge_runs.restype = [_P] * 7 + [_I, _I] + [_P] * 4, _I
     for t in ("u16", "i32"):
         fn = getattr(lib, f"burn_runs_{t}")
         fn.argtypes, fn.restype = [_P, _P, _P, _P, _I, _I, _P], _I
@@ -318,3 +320,27 @@ def burn_runs(row: I64, start: I64, stop: I64, value: I64, labels: Array) -> int
     fn = getattr(_lib, f"burn_runs_{_suffix(labels, ('u16', 'i32'), 'labels')}")
     target = _out(labels, labels.dtype)
     return int(fn(r.ctypes.data, a.ctypes.data, b.ctypes.data, v.ctypes.data, len(r), width, target))
+
+
+def greedy_layers(n: int, left: I64, right: I64) -> npt.NDArray[np.int32]:
+    """``labels.greedy_layers``: per node of the conflict graph, the smallest layer no lower neighbour holds."""
+    a, b = _c(left, np.int64), _c(right, np.int64)
+    if len(a) != len(b) or (len(a) and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n)):
+        raise ValueError("greedy_layers: every pair joins two of the n nodes")
+    layers = np.zeros(n, np.int32)
+    if _lib.greedy_layers(n, a.ctypes.data, b.ctypes.data, len(a), layers.ctypes.data) < 0:
+        raise MemoryError("greedy_layers: out of memory")
+    return layers
+
+
+def edge_runs(
+    px0: Array, py0: Array, px1: Array, py1: Array, zone: I64, first: I64, count: I64, width: int
+) -> tuple[I64, I64, I64, I64]:
+    """``labels._edge_runs``' runs (row, zone, start, stop) of the rows ``first .. first + count - 1`` of each edge."""
+    columns = [_c(a, np.float64) for a in (px0, py0, px1, py1)]
+    z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
+    if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):
+        raise ValueError("edge_runs: one value per edge of each column, counts >= 0")
+    out = [np.empty(int(n.sum()), np.int64) for _ in range(4)]
+    runs = _lib.edge_runs(*(a.ctypes.data for a in (*columns, z, f, n)), len(z), width, *(o.ctypes.data for o in out))
+    return out[0][:runs], out[1][:runs], out[2][:runs], out[3][:runs]

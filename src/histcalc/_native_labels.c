@@ -131,3 +131,92 @@ EXPORT i64 centre_runs(const double *px0, const double *py0, const double *dx, c
 
 BURN(u16, uint16_t)
 BURN(i32, int32_t)
+
+/* ---- layers of overlapping zones -----------------------------------------------------------------
+ * Greedy colouring of the conflict graph (labels.greedy_layers): node by node in increasing order, the
+ * smallest layer that no lower neighbour holds. pairs (left[k], right[k]) are edges between nodes 0 .. n - 1.
+ * layers[n] is written; returns the number of layers, or -1 when out of memory.
+ */
+EXPORT i64 greedy_layers(i64 n, const i64 *left, const i64 *right, i64 n_pairs, int32_t *layers) {
+    i64 *start = (i64 *)calloc((size_t)n + 1, sizeof(i64));
+    i64 *next = (i64 *)malloc((size_t)(n + 1) * sizeof(i64));
+    i64 *lower = (i64 *)malloc((size_t)(2 * n_pairs + 1) * sizeof(i64));
+    uint8_t *taken = (uint8_t *)calloc((size_t)n + 2, 1);
+    i64 used = n > 0 ? 1 : 0;
+    if (start == NULL || next == NULL || lower == NULL || taken == NULL) {
+        free(start), free(next), free(lower), free(taken);
+        return -1;
+    }
+    for (i64 k = 0; k < n_pairs; k++) { /* each node's lower neighbours, in CSR form */
+        i64 a = left[k], b = right[k];
+        if (a != b) start[(a > b ? a : b) + 1]++;
+    }
+    for (i64 v = 0; v < n; v++) start[v + 1] += start[v];
+    memcpy(next, start, (size_t)(n + 1) * sizeof(i64));
+    for (i64 k = 0; k < n_pairs; k++) {
+        i64 a = left[k], b = right[k];
+        if (a == b) continue;
+        i64 hi = a > b ? a : b, lo = a > b ? b : a;
+        lower[next[hi]++] = lo;
+    }
+    for (i64 v = 0; v < n; v++) {
+        i64 degree = start[v + 1] - start[v];
+        for (i64 k = start[v]; k < start[v + 1]; k++) /* layers above the degree cannot all be taken */
+            if (layers[lower[k]] <= degree) taken[layers[lower[k]]] = 1;
+        int32_t layer = 0;
+        while (taken[layer]) layer++;
+        layers[v] = layer;
+        if (layer + 1 > used) used = layer + 1;
+        for (i64 k = start[v]; k < start[v + 1]; k++)
+            if (layers[lower[k]] <= degree) taken[layers[lower[k]]] = 0;
+    }
+    free(start), free(next), free(lower), free(taken);
+    return used;
+}
+
+/* ---- pixels an edge passes through (--all-touched) -------------------------------------------------
+ * labels._edge_runs for edge e over rows first[e] .. first[e] + count[e] - 1: in row strip r the edge spans
+ * x from its crossing of max(r, py0) to that of min(r + 1, py1) (a horizontal edge: px0 to px1), and passes
+ * through the open squares of columns floor(x_min) .. ceil(x_max) - 1 (a vertical piece only off a grid
+ * line), clipped to 0 .. width. Runs come out edge by edge, row by row; returns their number.
+ */
+static inline double x_at(double px0, double py0, double dx, double dy, double y) {
+    y -= py0;
+    y *= dx;
+    y /= dy;
+    y += px0;
+    return y;
+}
+
+static inline double clip(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+EXPORT i64 edge_runs(const double *px0, const double *py0, const double *px1, const double *py1, const i64 *zone,
+                     const i64 *first, const i64 *count, i64 n_edges, i64 width, i64 *out_row, i64 *out_zone,
+                     i64 *out_start, i64 *out_stop) {
+    i64 runs = 0;
+    for (i64 e = 0; e < n_edges; e++) {
+        double x0 = px0[e], y0 = py0[e], x1 = px1[e], y1 = py1[e], dx = x1 - x0, dy = y1 - y0;
+        int sloped = y0 < y1;
+        for (i64 k = 0; k < count[e]; k++) {
+            i64 row = first[e] + k;
+            double xa = x0, xb = x1;
+            if (sloped) {
+                double low = (double)row > y0 ? (double)row : y0;
+                double high = (double)row + 1.0 < y1 ? (double)row + 1.0 : y1;
+                xa = x_at(x0, y0, dx, dy, low);
+                xb = x_at(x0, y0, dx, dy, high);
+            }
+            double x_min = xa < xb ? xa : xb, x_max = xa < xb ? xb : xa;
+            double start = floor(x_min);
+            double stop = x_min < x_max ? ceil(x_max) : (x_min == start ? start : start + 1.0);
+            i64 a = (i64)clip(start, 0.0, (double)width), b = (i64)clip(stop, 0.0, (double)width);
+            if (b <= a) continue;
+            out_row[runs] = row;
+            out_zone[runs] = zone[e];
+            out_start[runs] = a;
+            out_stop[runs] = b;
+            runs++;
+        }
+    }
+    return runs;
+}
