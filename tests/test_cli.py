@@ -313,3 +313,10 @@ assert not loaded, loaded
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sum(json.loads((tmp_path / "r.json").read_text())["counts"]) > 0
+    # a directory of GeoTIFFs is no STAC: no pystac (~60 ms), although every job names its catalog in its output
+    folder = script.replace(repr(str(demo)), repr(str(demo.parent / "data"))).replace(
+        '"--start-date"', '"--pattern", "*_NDVI_10M_*.tif", "--start-date"'
+    )
+    folder = folder.replace('"pandas")', '"pandas", "pystac")')
+    done = subprocess.run([sys.executable, "-c", folder], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

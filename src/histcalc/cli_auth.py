@@ -277,7 +277,7 @@ def probe(href: str, refresher: HeaderFileRefresher) -> None:
             return
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            from histcalc.stac_api import safe_url
+            from histcalc.redact import safe_url
 
             raise AccessDenied(
                 f"{safe_url(url)}: HTTP {exc.code} with the login's token "

@@ -66,7 +66,7 @@ class Provider:
         return self._tokens(form, refresh_token=refresh_token)
 
     def where(self) -> str:
-        from histcalc.stac_api import safe_url
+        from histcalc.redact import safe_url
 
         return safe_url(self.token_url)
 

@@ -60,7 +60,7 @@ class Query:
             raise InvalidDate(f"--end-date {self.end} is before --start-date {self.start}")
 
     def to_dict(self) -> dict[str, Any]:
-        from histcalc.stac_api import safe_url
+        from histcalc.redact import safe_url
 
         return {
             "catalog": safe_url(self.catalog),  # no credentials or signed query strings in outputs
@@ -309,7 +309,7 @@ def _unreadable(source: str, exc: BaseException) -> str:
     """One line for a static catalog that could not be read: unreachable, HTTP error, or not STAC."""
     from urllib.error import HTTPError, URLError
 
-    from histcalc.stac_api import safe_url
+    from histcalc.redact import safe_url
 
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, (URLError, ConnectionError, TimeoutError)):
@@ -329,7 +329,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _describe(query: Query) -> str:
-    from histcalc.stac_api import safe_url
+    from histcalc.redact import safe_url
 
     parts = [f"catalog {safe_url(query.catalog)}"]
     stac = _is_url(query.catalog) or query.catalog.lower().endswith(".json")

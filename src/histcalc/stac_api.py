@@ -13,12 +13,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pystac
 
 from histcalc.errors import CatalogError
-from histcalc.redact import redact
+from histcalc.redact import redact, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +130,6 @@ def _query_arg(query: Query | None) -> Any:
     if query is None or isinstance(query, Mapping):
         return dict(query) if query is not None else None
     return list(query)
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user:password and query string, fit for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", "")) if parts.scheme else url
 
 
 def describe(exc: BaseException, timeout: float | None = None) -> str:
