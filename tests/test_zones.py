@@ -276,9 +276,20 @@ def test_label_cache_shares_labels_across_files_of_one_grid() -> None:
     first = cache.get(subset, GRID, (10, 10))
     assert cache.get(subset, GRID, (10, 10)) is first and (cache.hits, cache.misses) == (1, 1)
     assert not first.layers[0].flags.writeable
-    cache.get(subset, GRID * Affine.translation(1, 0), (10, 10))  # another window evicts the first
+    # a grid whose windows outgrow the budget keeps those it holds: the windows come back in the same order at
+    # every date, and least-recently-used would drop each one just before it is needed
+    second = GRID * Affine.translation(1, 0)
+    for _date in range(3):
+        assert cache.get(subset, GRID, (10, 10)) is first
+        cache.get(subset, second, (10, 10))
+    assert (cache.hits, cache.misses) == (4, 4)
+    other = zones_of([poly((1.5, 1.5), (6.5, 1.5), (4.3, 5.1))]).for_raster(
+        UTM31, (ORIGIN[0], ORIGIN[1] - 100, ORIGIN[0] + 100, ORIGIN[1])
+    )
+    assert other.key != subset.key
+    cache.get(other, GRID, (10, 10))  # another grid makes room: the first goes
     cache.get(subset, GRID, (10, 10))
-    assert cache.misses == 3
+    assert (cache.hits, cache.misses) == (4, 6)
 
 
 def test_a_window_of_more_zones_than_uint16_holds_has_int32_labels() -> None:

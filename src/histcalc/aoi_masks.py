@@ -88,7 +88,7 @@ class AoiMaskCache(BudgetCache[WindowInside]):
             return WindowInside.of(mask)
 
         crs_key = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-        return self._get((aoi, crs_key, tuple(transform)[:6], shape, all_touched), make)
+        return self._get((aoi, crs_key, tuple(transform)[:6], shape, all_touched), make, (aoi, crs_key, all_touched))
 
 
 _PROCESS_CACHE: AoiMaskCache | None = None

@@ -22,7 +22,7 @@ class LabelCache(BudgetCache[WindowLabels]):
     Returned arrays are read-only: they are shared between files.
     """
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
         super().__init__(max_bytes)
 
     def get(
@@ -30,11 +30,12 @@ class LabelCache(BudgetCache[WindowLabels]):
     ) -> WindowLabels:
         def make() -> WindowLabels:
             labels = window_labels(subset, window_transform, shape, all_touched)
-            for layer in labels.layers:
+            for layer in [*labels.layers, *([] if labels.block is None else [labels.block])]:
                 layer.setflags(write=False)
             return labels
 
-        return self._get((subset.key, tuple(window_transform)[:6], tuple(shape), all_touched), make)
+        key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
+        return self._get(key, make, (subset.key, all_touched))
 
 
 _PROCESS_CACHE: LabelCache | None = None

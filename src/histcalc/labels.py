@@ -85,8 +85,8 @@ def window_labels(
     single = None if all_touched else _single_layer(rows, local, start, stop, shape, dtype)  # neighbours touch
     if single is not None:
         return WindowLabels([single], zones, (int((stop - start).sum()),))
-    layers = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape, dtype)
-    return WindowLabels(layers, zones, tuple(int(np.count_nonzero(layer)) for layer in layers))
+    stacked = _fill(rows, local, start, stop, _layers(rows, local, start, stop, shape, len(zones)), shape, dtype)
+    return WindowLabels(list(stacked), zones, tuple(int(np.count_nonzero(layer)) for layer in stacked), stacked)
 
 
 def _zone_ids(zone: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -273,18 +273,19 @@ def _burn(
     value: npt.NDArray[np.int64],
     shape: tuple[int, int],
     dtype: type[np.integer[Any]],
+    out: Labels | None = None,
 ) -> Labels:
     """``value`` on every run: +value where it starts, -value where it stops, summed over the flat raster.
 
     A run stopping at the right edge stops at the first pixel of the next row, which is where it must end.
     In ``dtype``: uint16 sums wrap around, but modulo 2**16 every step adds up exactly, and labels below
     2**16 come out right; made as uint16, a window's labels fault in half the pages of int32 and need no
-    narrowing copy.
+    narrowing copy. ``out``: a zeroed raster of ``shape`` and ``dtype`` to burn into (a layer of a stack).
     """
     height, width = shape
     native = native_kernels()
     if native is not None:
-        labels = np.zeros(shape, dtype=dtype)
+        labels = np.zeros(shape, dtype=dtype) if out is None else out
         native.burn_runs(rows, start, stop, value, labels)
         return labels
     steps = np.zeros(height * width + 1, dtype=dtype)
@@ -292,6 +293,9 @@ def _burn(
     np.add.at(steps, rows * width + start, label)
     np.subtract.at(steps, rows * width + stop, label)
     np.cumsum(steps, dtype=dtype, out=steps)  # in place: a fresh raster costs its page faults, as much as the sum
+    if out is not None:
+        out[...] = steps[:-1].reshape(shape)
+        return out
     return steps[:-1].reshape(shape)
 
 
@@ -327,13 +331,15 @@ def _fill(
     zone_layers: npt.NDArray[np.int32],
     shape: tuple[int, int],
     dtype: type[np.integer[Any]],
-) -> list[Labels]:
-    """One raster per layer of the runs of its zones (disjoint within a layer, so sums are labels)."""
+) -> Labels:
+    """One raster per layer of the runs of its zones (disjoint within a layer, so sums are labels), stacked in one
+    array: the counting kernel takes them so, every date, without a copy."""
     layer_of_span = zone_layers[zone]
-    out = []
-    for layer in np.unique(layer_of_span):
+    used = np.unique(layer_of_span)
+    out: Labels = np.zeros((len(used), *shape), dtype=dtype)
+    for k, layer in enumerate(used):
         mine = layer_of_span == layer
-        out.append(_burn(rows[mine], start[mine], stop[mine], zone[mine] + 1, shape, dtype))
+        _burn(rows[mine], start[mine], stop[mine], zone[mine] + 1, shape, dtype, out[k])
     return out
 
 
@@ -395,13 +401,21 @@ class WindowLabels:
     zones: npt.NDArray[np.int64]
     pixels: tuple[int, ...]
     """The labelled pixels of each layer."""
+    block: npt.NDArray[np.integer[Any]] | None = None
+    """Several layers as one array (``layers`` are its views), as the counting kernel takes them."""
+
+    def stacked(self) -> npt.NDArray[np.integer[Any]]:
+        """The layers as one ``(layers, height, width)`` array, a view where they were made so."""
+        if self.block is not None:
+            return self.block
+        return self.layers[0][None] if len(self.layers) == 1 else np.stack(self.layers)
 
     def __len__(self) -> int:
         return len(self.layers)
 
     @property
     def nbytes(self) -> int:
-        return sum(layer.nbytes for layer in self.layers) + self.zones.nbytes
+        return sum(layer.nbytes for layer in self.layers) + self.zones.nbytes  # views of block: its bytes
 
     def positions(self) -> npt.NDArray[np.int32]:
         """Local id -> 1 + subset position (0 -> 0): the layers' labels in the subset's numbering."""

@@ -122,7 +122,7 @@ class ZoneCounter:
         elif len(self.rows.counts) == 1:
             self.rows = ZoneRows.every_zone(len(self.subset), self.n_dn, self.rows.dtype)
         rowmap = self.rows.rowmap(labels.zones)
-        layers = labels.layers[0][None] if len(labels) == 1 else np.stack(labels.layers)
+        layers = labels.stacked()
         seen = kernel.count_zones(
             layers, rowmap, data, self.rows.counts, self.rows.tallies, self.excess, self.lo, self.nodata_dn,
             inside, valid, quality,
