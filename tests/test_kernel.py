@@ -212,6 +212,31 @@ def test_zonal_kernel_equals_reference(compiled_name: str, block: dict[str, Any]
     assert tallies[:, 1].sum() - seen.excess.masked == expected_union.masked
 
 
+@pytest.mark.parametrize("compiled_name", COMPILED)
+@pytest.mark.parametrize("n_layers", [2, 3, 6])
+def test_zonal_kernel_without_masks_counts_every_layer_and_the_excess(compiled_name: str, n_layers: int) -> None:
+    """The unmasked path, layer after layer (--all-touched makes 5-6 layers of parcels that touch): counts, the
+    excess of pixels in several zones and the union equal the reference, on blocks of every length mod 8."""
+    rng = np.random.default_rng(n_layers)
+    for width in (1, 7, 8, 9, 61, 400):
+        layers = rng.integers(0, 9, (n_layers, 3, width)) * (rng.random((n_layers, 3, width)) < 0.4)
+        data = rng.integers(0, 256, (3, width)).astype(np.uint8)
+        rowmap = np.array([0, *rng.permutation(np.arange(1, 9))], np.int32)
+
+        labels = layers.astype(np.uint16)
+
+        def run(labels: Any = labels, data: Any = data, rowmap: Any = rowmap) -> tuple[Any, ...]:
+            counts, tallies = np.zeros((9, 256), np.uint16), np.zeros((9, 2), np.int64)
+            excess = np.zeros(256, np.int64)
+            seen = kernel.count_zones(labels, rowmap, data, counts, tallies, excess, 0, 255)
+            return counts.tolist(), tallies.tolist(), excess.tolist(), seen
+
+        compiled, reference = both(run, compiled_name)
+        assert compiled == reference, width
+        hits = (layers != 0).sum(axis=0)
+        assert sum(reference[2]) == int(np.maximum(hits - 1, 0).sum()) == reference[3].excess.pixels
+
+
 @pytest.mark.parametrize("name", [*COMPILED, "numpy"])
 @pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.uint8])
 @pytest.mark.parametrize("layers", [1, 2])

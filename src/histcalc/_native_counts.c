@@ -98,50 +98,75 @@ COUNT_DN(i16, int16_t)
         int quality = dropped != NULL && (c8 != NULL || c16 != NULL);                                       \
         i64 labelled = 0;                                                                                   \
         out[0] = out[1] = out[2] = out[3] = 0;                                                              \
-        if (nlayers == 1 && inside == NULL && valid == NULL && !quality) {                                  \
-            /* Branch-free through a table of row pointers (label 0: a scratch row), 8 pixels at a time,   \
-             * blocks of no zone skipped, and the row a pixel PREFETCH_AHEAD further on will need fetched  \
-             * now: the rows of ~20,000 parcels outgrow the caches, and a branch at every run's end (~14  \
-             * px) cost more than the counting. */                                                         \
+        if (inside == NULL && valid == NULL && !quality) {                                                  \
+            /* Branch-free through a table of row pointers (label 0: a scratch row), 8 pixels at a time,    \
+             * blocks of no zone skipped, and the row a pixel PREFETCH_AHEAD further on will need fetched   \
+             * now: the rows of ~20,000 parcels outgrow the caches, and a branch at every run's end (~14    \
+             * px) cost more than the counting. Several layers (--all-touched, overlapping zones) go one    \
+             * after the other, each pixel's zones tallied in hits[] for the excess at the end. */          \
             C **row_of = (C **)malloc((size_t)nrows * sizeof(C *));                                         \
             C *scratch = (C *)calloc((size_t)ncols, sizeof(C));                                             \
-            if (row_of != NULL && scratch != NULL) {                                                        \
+            uint8_t *hits = nlayers > 1 ? (uint8_t *)calloc((size_t)n + 8, 1) : NULL;                       \
+            if (row_of != NULL && scratch != NULL && (nlayers == 1 || hits != NULL) && nlayers < 255) {     \
                 row_of[0] = scratch - lo;                                                                   \
                 for (i64 z = 1; z < nrows; z++) row_of[z] = counts + (i64)rowmap[z] * ncols - lo;           \
-                i64 i = 0, bad = 0;                                                                         \
-                for (; i + 8 <= n && !bad; i += 8) {                                                        \
-                    const L *b = layers + i;                                                                \
-                    L any = 0;                                                                              \
-                    for (int k = 0; k < 8; k++) any |= b[k];                                                \
-                    if (any == 0) continue;                                                                 \
-                    if (!in_range)                                                                          \
-                        for (int k = 0; k < 8; k++) bad |= (uint64_t)(i64)b[k] >= (uint64_t)nrows;         \
-                    if (bad) break;                                                                         \
-                    if (i + PREFETCH_AHEAD + 8 <= n) {                                                      \
-                        for (int k = PREFETCH_AHEAD; k < PREFETCH_AHEAD + 8; k += 4) {                      \
-                            i64 z = (i64)layers[i + k];                                                     \
-                            z = (uint64_t)z < (uint64_t)nrows ? z : 0;                                      \
-                            prefetch_for_write(row_of[z] + data[i + k]);                                    \
+                i64 bad = 0;                                                                                \
+                for (i64 l = 0; l < nlayers && !bad; l++) {                                                 \
+                    const L *layer = layers + l * n;                                                        \
+                    i64 i = 0;                                                                              \
+                    for (; i + 8 <= n && !bad; i += 8) {                                                    \
+                        const L *b = layer + i;                                                             \
+                        L any = 0;                                                                          \
+                        for (int k = 0; k < 8; k++) any |= b[k];                                            \
+                        if (any == 0) continue;                                                             \
+                        if (!in_range)                                                                      \
+                            for (int k = 0; k < 8; k++) bad |= (uint64_t)(i64)b[k] >= (uint64_t)nrows;      \
+                        if (bad) break;                                                                     \
+                        if (i + PREFETCH_AHEAD + 8 <= n) {                                                  \
+                            for (int k = PREFETCH_AHEAD; k < PREFETCH_AHEAD + 8; k += 4) {                  \
+                                i64 z = (i64)layer[i + k];                                                  \
+                                z = (uint64_t)z < (uint64_t)nrows ? z : 0;                                  \
+                                prefetch_for_write(row_of[z] + data[i + k]);                                \
+                            }                                                                               \
                         }                                                                                   \
+                        for (int k = 0; k < 8; k++) {                                                       \
+                            row_of[b[k]][data[i + k]]++;                                                    \
+                            labelled += b[k] != 0;                                                          \
+                        }                                                                                   \
+                        if (hits != NULL)                                                                   \
+                            for (int k = 0; k < 8; k++) hits[i + k] += b[k] != 0;                           \
                     }                                                                                       \
-                    for (int k = 0; k < 8; k++) {                                                           \
-                        row_of[b[k]][data[i + k]]++;                                                        \
-                        labelled += b[k] != 0;                                                              \
+                    for (; i < n && !bad; i++) {                                                            \
+                        bad = (uint64_t)(i64)layer[i] >= (uint64_t)nrows;                                   \
+                        if (bad) break;                                                                     \
+                        row_of[layer[i]][data[i]]++;                                                        \
+                        labelled += layer[i] != 0;                                                          \
+                        if (hits != NULL) hits[i] += layer[i] != 0;                                         \
                     }                                                                                       \
                 }                                                                                           \
-                for (; i < n && !bad; i++) {                                                                \
-                    bad = (uint64_t)(i64)layers[i] >= (uint64_t)nrows;                                      \
-                    if (bad) break;                                                                         \
-                    row_of[layers[i]][data[i]]++;                                                           \
-                    labelled += layers[i] != 0;                                                             \
+                i64 extra = 0;                                                                              \
+                if (hits != NULL && !bad) {                                                                 \
+                    for (i64 i = 0; i < n; i += 8) { /* pixels in several zones: 8 at a time, most in one */\
+                        uint64_t word;                                                                      \
+                        memcpy(&word, hits + i, 8);                                                         \
+                        if ((word & 0xFEFEFEFEFEFEFEFEull) == 0) continue; /* every byte 0 or 1 */          \
+                        for (i64 k = i; k < i + 8 && k < n; k++)                                            \
+                            if (hits[k] > 1) {                                                              \
+                                excess[(i64)data[k] - lo] += hits[k] - 1;                                   \
+                                extra += hits[k] - 1;                                                       \
+                            }                                                                               \
+                    }                                                                                       \
                 }                                                                                           \
                 free(row_of);                                                                               \
                 free(scratch);                                                                              \
+                free(hits);                                                                                 \
                 out[0] = bad ? -1 : labelled; /* a label outside rowmap: the caller raises */               \
+                out[1] = bad ? 0 : extra;                                                                   \
                 return;                                                                                     \
             }                                                                                               \
-            free(row_of); /* out of memory: the loop below */                                               \
+            free(row_of); /* out of memory: the loops below */                                              \
             free(scratch);                                                                                  \
+            free(hits);                                                                                     \
         }                                                                                                   \
         if (nlayers == 1) {                                                                                 \
             for (i64 i = 0; i < n; i++) {                                                                   \
