@@ -154,6 +154,7 @@ def plan_cases(args: argparse.Namespace) -> tuple[list[Case], list[Case]]:
         Case("zonal", "zonal", 1, d),
         Case("plain, AOI = parcels' bbox", "plain", n, d),
         Case("zonal", "zonal", n, d),
+        Case("zonal, --all-touched (neighbours share their edge pixels: 5-6 label layers)", "zonal_touched", 1, d),
         Case("zonal, Parquet datasets (--parquet DIR/ --zone-stats DIR/)", "zonal_datasets", 1, d),
         Case("zonal on Spark local[N], Parquet datasets written by the executors", "zonal_spark_datasets", n, d),
         Case("plain CLI, whole process (--aoi parcels' bbox)", "plain_cli", 1, 1),
@@ -309,7 +310,15 @@ def _median(values: list[float]) -> float | None:
 def _checks(runs: list[dict[str, Any]]) -> list[str]:
     out = []
     for run in runs:
-        if run["case"]["method"].startswith("zonal") and "zone_sum" in run and run["rep"] == 0:
+        if run["case"]["method"] == "zonal_touched" and "zone_sum" in run and run["rep"] == 0:
+            shared = run["zone_sum"] - run["union_count"]
+            out.append(
+                f"{run['key']}: sum over the zones {run['zone_sum']:,} >= the union's count {run['union_count']:,}"
+                f" (pixels on shared edges count for each neighbour: {shared / run['union_count']:.1%} more)"
+                if shared >= 0
+                else f"{run['key']}: sum over the zones {run['zone_sum']:,} < the union's {run['union_count']:,}"
+            )
+        elif run["case"]["method"].startswith("zonal") and "zone_sum" in run and run["rep"] == 0:
             same = run["zone_sum"] == run["union_count"]
             out.append(
                 f"{run['key']}: sum over the zones of their counts {run['zone_sum']:,} "
@@ -537,9 +546,10 @@ def run_plain_tile(args: argparse.Namespace) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "union_count": result.histogram.count}
 
 
-def run_zonal(args: argparse.Namespace) -> dict[str, Any]:
+def run_zonal(args: argparse.Namespace, all_touched: bool = False) -> dict[str, Any]:
     """load_zones + compute_histogram(zones=...); then (untimed) the checks and the label cache's account."""
     from histcalc import compute_histogram, label_cache
+    from histcalc.plan import Overrides
     from histcalc.zone_files import load_zones
 
     if args.budget:  # a benchmark setting, to see what a larger cache would give; forked workers inherit it
@@ -547,7 +557,13 @@ def run_zonal(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     zones = load_zones(args.parcels_file, id_field="parcel_id")
     load_s = time.perf_counter() - started
-    result = compute_histogram(_scenes(args.files), workers=args.workers, group_by=_group_by(args.files), zones=zones)
+    result = compute_histogram(
+        _scenes(args.files),
+        workers=args.workers,
+        group_by=_group_by(args.files),
+        zones=zones,
+        overrides=Overrides(all_touched=all_touched),
+    )
     seconds = time.perf_counter() - started
     out: dict[str, Any] = {"seconds": seconds, "load_s": load_s, "failed": len(result.files_failed)}
     out.update(_zone_totals(result))
@@ -756,6 +772,7 @@ CHILD_METHODS = {
     "plain": run_plain,
     "plain_tile": run_plain_tile,
     "zonal": run_zonal,
+    "zonal_touched": lambda args: run_zonal(args, all_touched=True),
     "zonal_datasets": run_zonal_datasets,
     "zonal_spark_datasets": run_zonal_spark_datasets,
     "plain_cli": run_plain_cli,
