@@ -104,3 +104,22 @@ def test_aoi_counts_equal_centre_test_on_every_date(
         np.testing.assert_array_equal(h.counts, np.bincount(values[values >= 0], minlength=256))
         assert h.nodata == int(np.count_nonzero(values < 0)) > 0
         assert h.pixels == int(inside.sum())
+
+
+def test_mask_cache_keeps_a_grid_too_big_for_it_and_makes_room_for_the_next_grid() -> None:
+    """Two tiles in one CRS: the first tile's windows outgrow the budget, so the windows it holds stay (they come
+    back at every date); the second tile's windows then take their place (other grid, dropped first)."""
+    aoi = _polygon([[600000.0, 5699000.0], [600900.0, 5699900.0], [600100.0, 5699950.0]])
+    cache = aoi_masks.AoiMaskCache(max_bytes=100 * 90)  # one window's mask
+    windows = [T * Affine.translation(0, 50 * k) for k in range(2)]
+
+    def get(transform: Affine, grid: str) -> WindowInside:
+        return cache.get(aoi, "EPSG:32631", aoi.geometry, transform, (100, 90), False, grid)
+
+    for _date in range(3):
+        kept = [get(w, "tile A") for w in windows]
+    assert (cache.hits, cache.misses) == (2, 4)  # the first window hit on dates 2 and 3, the second never
+    assert get(windows[0], "tile A") is kept[0]
+    get(windows[0] * Affine.translation(-3, 0), "tile B")  # a neighbouring tile, its grid 30 m to the west
+    get(windows[0], "tile A")
+    assert (cache.hits, cache.misses) == (3, 6)  # tile B's window took tile A's place

@@ -287,9 +287,14 @@ def test_label_cache_shares_labels_across_files_of_one_grid() -> None:
         UTM31, (ORIGIN[0], ORIGIN[1] - 100, ORIGIN[0] + 100, ORIGIN[1])
     )
     assert other.key != subset.key
-    cache.get(other, GRID, (10, 10))  # another grid makes room: the first goes
+    cache.get(other, GRID, (10, 10))  # another subset makes room: the first goes
     cache.get(subset, GRID, (10, 10))
     assert (cache.hits, cache.misses) == (4, 6)
+    # the same zones over another raster grid (a neighbouring tile in the same CRS) are another group too
+    cache.get(subset, second, (10, 10), grid="tile B")
+    assert cache.get(subset, second, (10, 10), grid="tile B") is not None and (cache.hits, cache.misses) == (5, 7)
+    cache.get(subset, GRID, (10, 10))
+    assert (cache.hits, cache.misses) == (5, 8)  # tile B's window took the place
 
 
 def test_a_window_of_more_zones_than_uint16_holds_has_int32_labels() -> None:

@@ -9,6 +9,7 @@ is exact (the same pixels) and spares the masked kernel.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,8 @@ class WindowInside:
 
 
 class AoiMaskCache(BudgetCache[WindowInside]):
-    """:class:`WindowInside` per (AOI, CRS, window transform and shape, rule), least recently used masks
-    dropped beyond ``max_bytes`` (rectangles cost nothing)."""
+    """:class:`WindowInside` per (AOI, CRS, window transform and shape, rule), grouped by raster grid: beyond
+    ``max_bytes`` other grids' masks go first (rectangles cost nothing)."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__(max_bytes)
@@ -76,8 +77,10 @@ class AoiMaskCache(BudgetCache[WindowInside]):
         transform: Any,
         shape: tuple[int, int],
         all_touched: bool = False,
+        grid: Hashable = None,
     ) -> WindowInside:
-        """``geometry``: ``aoi`` in ``crs`` (what :func:`histcalc.footprint.aoi_in_raster` gives)."""
+        """``geometry``: ``aoi`` in ``crs`` (what :func:`histcalc.footprint.aoi_in_raster` gives); ``grid``: the
+        raster's grid (transform and size), whose windows the dates of a tile share."""
 
         def make() -> WindowInside:
             from rasterio.features import geometry_mask
@@ -88,7 +91,8 @@ class AoiMaskCache(BudgetCache[WindowInside]):
             return WindowInside.of(mask)
 
         crs_key = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-        return self._get((aoi, crs_key, tuple(transform)[:6], shape, all_touched), make, (aoi, crs_key, all_touched))
+        key = (aoi, crs_key, tuple(transform)[:6], shape, all_touched)
+        return self._get(key, make, (aoi, crs_key, all_touched, grid))
 
 
 _PROCESS_CACHE: AoiMaskCache | None = None

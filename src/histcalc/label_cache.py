@@ -7,6 +7,7 @@ and half the bytes the counting kernel reads per pixel): :mod:`histcalc.labels` 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from histcalc.budget_cache import BudgetCache
@@ -26,8 +27,15 @@ class LabelCache(BudgetCache[WindowLabels]):
         super().__init__(max_bytes)
 
     def get(
-        self, subset: ZoneSubset, window_transform: Any, shape: tuple[int, int], all_touched: bool = False
+        self,
+        subset: ZoneSubset,
+        window_transform: Any,
+        shape: tuple[int, int],
+        all_touched: bool = False,
+        grid: Hashable = None,
     ) -> WindowLabels:
+        """``grid``: the raster's grid (transform and size): beyond the budget other grids' windows go first."""
+
         def make() -> WindowLabels:
             labels = window_labels(subset, window_transform, shape, all_touched)
             for layer in [*labels.layers, *([] if labels.block is None else [labels.block])]:
@@ -35,7 +43,7 @@ class LabelCache(BudgetCache[WindowLabels]):
             return labels
 
         key = (subset.key, tuple(window_transform)[:6], tuple(shape), all_touched)
-        return self._get(key, make, (subset.key, all_touched))
+        return self._get(key, make, (subset.key, all_touched, grid))
 
 
 _PROCESS_CACHE: LabelCache | None = None

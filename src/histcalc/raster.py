@@ -196,17 +196,19 @@ def _count_with(
     windows = _bands(src, extent, spec.part, spec.parts)
     kernel_loading.note_task(sum(int(w.width * w.height) for w in windows))  # may start loading numba
     halves = partial(opened, gdal=gdal)  # --overlaps once: the other halves of a split datastrip
+    grid = (tuple(src.transform)[:6], src.width, src.height)  # the dates of a tile share it, and its windows
     with _quality_grid(src, spec, gdal) as quality, ownership(src, spec, halves) as owned:
         for window in windows:
             transform = src.window_transform(window)
             shape = (int(window.height), int(window.width))
-            labels = zones.labels(transform, shape) if zones is not None else None
+            labels = zones.labels(transform, shape, grid) if zones is not None else None
             layers = labels.layers if labels is not None else []
             if zones is not None and not layers:
                 continue  # no zone has a pixel centre here: nothing to read
             inside = None
             if geometry is not None and spec.aoi is not None:
-                part = aoi_masks.process_cache().get(spec.aoi, src.crs, geometry, transform, shape, spec.all_touched)
+                masks = aoi_masks.process_cache()
+                part = masks.get(spec.aoi, src.crs, geometry, transform, shape, spec.all_touched, grid)
                 if zones is None and part.mask is None:  # a rectangle: read just it, count it without a mask
                     if part.empty:
                         continue

@@ -94,8 +94,9 @@ class ZoneCounter:
         b = self.subset.bounds
         return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
 
-    def labels(self, transform: Any, shape: tuple[int, int]) -> WindowLabels:
-        return process_cache().get(self.subset, transform, shape, self.all_touched)
+    def labels(self, transform: Any, shape: tuple[int, int], grid: Any = None) -> WindowLabels:
+        """A window's labels (cached per process, grouped by the raster's ``grid``)."""
+        return process_cache().get(self.subset, transform, shape, self.all_touched, grid)
 
     def add(
         self,

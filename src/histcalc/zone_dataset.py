@@ -175,8 +175,8 @@ class LocalWriter:
     all counted are taken out of the running total, written (named groups), and their blocks of zones
     appended to one spill file per block beside the staged dataset. :meth:`close` then adds up the whole
     period one block at a time while the writer thread writes the block before. The driver so holds the
-    groups still being counted and two blocks of the whole period, not every group's table (100,000 parcels x 40 dates: tens of millions of cells)
-    nor the whole period's sums (~300 MB at 12 dates, measured).
+    groups still being counted and two blocks of the whole period, not every group's table (100,000 parcels
+    x 40 dates: tens of millions of cells) nor the whole period's sums (~300 MB at 12 dates, measured).
 
     A finished group is written by a thread of its own while the engine counts on (Parquet encoding
     releases the GIL: ~0.15 s a date of 100,000 parcels), one group at a time, so at most one group's
