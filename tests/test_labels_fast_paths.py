@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from rasterio.transform import Affine
 
 from histcalc.kernel_loading import native_kernels
-from histcalc.labels import _burn, _repeat_rows, _zone_ids, window_labels
+from histcalc.label_burn import burn
+from histcalc.label_runs import repeat_rows
+from histcalc.labels import _zone_ids, window_labels
 from histcalc.parcels import parcel_geometries
 from histcalc.zones import Zones
 
@@ -44,7 +46,7 @@ def test_repeat_rows_lists_each_item_row_pair() -> None:
     rng = np.random.default_rng(8)
     first = rng.integers(-5, 100, 300)
     count = rng.integers(0, 6, 300)
-    item, rows = _repeat_rows(first, count)
+    item, rows = repeat_rows(first, count)
     expected = [(i, int(first[i]) + k) for i in range(300) for k in range(int(count[i]))]
     assert list(zip(item.tolist(), rows.tolist(), strict=True)) == expected
 
@@ -72,7 +74,7 @@ def test_burn_writes_each_run_and_nothing_else(
             b += 1
         expected[r, a:b] = label
         rows.append(r), start.append(a), stop.append(b), value.append(label)
-    got = _burn(np.array(rows), np.array(start), np.array(stop), np.array(value, np.int64), shape, dtype)
+    got = burn(np.array(rows), np.array(start), np.array(stop), np.array(value, np.int64), shape, dtype)
     assert got.shape == shape and got.dtype == dtype
     np.testing.assert_array_equal(got.astype(np.int64), expected)
 
@@ -151,7 +153,7 @@ def test_the_c_bindings_refuse_what_the_c_code_would_read_or_write_out_of_bounds
 def test_c_greedy_layers_equal_the_python_ones(seed: int, n: int, density: float) -> None:
     """The colouring of the conflict graph (neighbours sharing pixels with --all-touched, overlapping zones), with
     repeated and self pairs, equals the Python loop node for node; no two neighbours share a layer."""
-    from histcalc.labels import greedy_layers
+    from histcalc.label_burn import greedy_layers
 
     rng = np.random.default_rng(seed)
     pairs = int(density * n * n)

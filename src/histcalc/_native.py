@@ -289,7 +289,7 @@ def zone_cell_stats(
 def centre_runs(
     px0: Array, py0: Array, dx: Array, dy: Array, zone: I64, first: I64, count: I64, width: int
 ) -> tuple[I64, I64, I64, I64] | None:
-    """``labels._centre_runs``' runs (row, zone, start, stop) from its edges' rows; None when the edges are not
+    """``label_runs.centre_runs``' runs (row, zone, start, stop) from its edges' rows; None when the edges are not
     grouped by increasing zone (the caller sorts in numpy then). ValueError for a row crossed an odd number of
     times by a zone's edges."""
     columns = [_c(a, np.float64) for a in (px0, py0, dx, dy)]
@@ -323,7 +323,7 @@ def burn_runs(row: I64, start: I64, stop: I64, value: I64, labels: Array) -> int
 
 
 def greedy_layers(n: int, left: I64, right: I64) -> npt.NDArray[np.int32]:
-    """``labels.greedy_layers``: per node of the conflict graph, the smallest layer no lower neighbour holds."""
+    """``label_burn.greedy_layers``: per node of the conflict graph, the smallest layer no lower neighbour holds."""
     a, b = _c(left, np.int64), _c(right, np.int64)
     if len(a) != len(b) or (len(a) and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n)):
         raise ValueError("greedy_layers: every pair joins two of the n nodes")
@@ -336,7 +336,7 @@ def greedy_layers(n: int, left: I64, right: I64) -> npt.NDArray[np.int32]:
 def edge_runs(
     px0: Array, py0: Array, px1: Array, py1: Array, zone: I64, first: I64, count: I64, width: int
 ) -> tuple[I64, I64, I64, I64]:
-    """``labels._edge_runs``' runs (row, zone, start, stop) of the rows ``first .. first + count - 1`` of each edge."""
+    """``label_runs.edge_runs``' runs (row, zone, start, stop) of rows ``first .. first + count - 1`` of each edge."""
     columns = [_c(a, np.float64) for a in (px0, py0, px1, py1)]
     z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
     if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):

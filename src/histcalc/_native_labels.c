@@ -1,14 +1,15 @@
 /* Zone labels of a raster window: runs of pixel centres inside each zone, and runs burnt into label rasters.
- * The numpy originals and the rules are in histcalc/labels.py; these compute the very same numbers. */
+ * The numpy originals and the rules are in histcalc/label_runs.py and histcalc/label_burn.py; these compute
+ * the very same numbers. */
 #include "_native.h"
 
 /* ---- runs of pixel centres ---------------------------------------------------------------------
  * Edge e (pixel space, lower end first, py0 < py1) crosses the centre lines of rows first[e] ..
  * first[e] + count[e] - 1 at x = ((row + 0.5 - py0) * dx) / dy + px0, evaluated in that order (as
- * labels._x_at does, so two zones sharing an edge get the same bits); the crossing's column is
+ * label_runs._x_at does, so two zones sharing an edge get the same bits); the crossing's column is
  * clip(ceil(x - 0.5), 0, width). Edges come grouped by zone, zones increasing. Per zone, the crossings are
  * bucketed by row, sorted by column within a row and paired (even-odd): each pair [enter, leave) with
- * leave > enter is a run. Runs come out by zone, then row, then column, as labels._centre_runs sorts them.
+ * leave > enter is a run. Runs come out by zone, then row, then column, as label_runs.centre_runs sorts them.
  * Returns the number of runs; -1 when a row has an odd number of crossings of a zone (a ring that is not
  * closed), -2 when the edges are not grouped by increasing zone, -3 when out of memory.
  */
@@ -133,7 +134,7 @@ BURN(u16, uint16_t)
 BURN(i32, int32_t)
 
 /* ---- layers of overlapping zones -----------------------------------------------------------------
- * Greedy colouring of the conflict graph (labels.greedy_layers): node by node in increasing order, the
+ * Greedy colouring of the conflict graph (label_burn.greedy_layers): node by node in increasing order, the
  * smallest layer that no lower neighbour holds. pairs (left[k], right[k]) are edges between nodes 0 .. n - 1.
  * layers[n] is written; returns the number of layers, or -1 when out of memory.
  */
@@ -175,7 +176,7 @@ EXPORT i64 greedy_layers(i64 n, const i64 *left, const i64 *right, i64 n_pairs, 
 }
 
 /* ---- pixels an edge passes through (--all-touched) -------------------------------------------------
- * labels._edge_runs for edge e over rows first[e] .. first[e] + count[e] - 1: in row strip r the edge spans
+ * label_runs.edge_runs for edge e over rows first[e] .. first[e] + count[e] - 1: in row strip r the edge spans
  * x from its crossing of max(r, py0) to that of min(r + 1, py1) (a horizontal edge: px0 to px1), and passes
  * through the open squares of columns floor(x_min) .. ceil(x_max) - 1 (a vertical piece only off a grid
  * line), clipped to 0 .. width. Runs come out edge by edge, row by row; returns their number.
