@@ -553,7 +553,7 @@ def run_zonal(args: argparse.Namespace, all_touched: bool = False) -> dict[str, 
     from histcalc.zone_files import load_zones
 
     if args.budget:  # a benchmark setting, to see what a larger cache would give; forked workers inherit it
-        label_cache._PROCESS_CACHE = label_cache.LabelCache(args.budget * 1024 * 1024)
+        label_cache.process_cache().max_bytes = args.budget * 1024 * 1024
     started = time.perf_counter()
     zones = load_zones(args.parcels_file, id_field="parcel_id")
     load_s = time.perf_counter() - started

@@ -9,6 +9,7 @@ is exact (the same pixels) and spares the masked kernel.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -95,12 +96,7 @@ class AoiMaskCache(BudgetCache[WindowInside]):
         return self._get(key, make, (aoi, crs_key, all_touched, grid))
 
 
-_PROCESS_CACHE: AoiMaskCache | None = None
-
-
+@functools.cache
 def process_cache() -> AoiMaskCache:
     """One cache per process (Spark python worker, pool worker or the local engine's), made on first use."""
-    global _PROCESS_CACHE
-    if _PROCESS_CACHE is None:
-        _PROCESS_CACHE = AoiMaskCache()
-    return _PROCESS_CACHE
+    return AoiMaskCache()

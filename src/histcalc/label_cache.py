@@ -7,6 +7,7 @@ and half the bytes the counting kernel reads per pixel): :mod:`histcalc.labels` 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable
 from typing import Any
 
@@ -46,12 +47,7 @@ class LabelCache(BudgetCache[WindowLabels]):
         return self._get(key, make, (subset.key, all_touched, grid))
 
 
-_PROCESS_CACHE: LabelCache | None = None
-
-
+@functools.cache
 def process_cache() -> LabelCache:
     """One label cache per process (per Spark python worker or pool worker), created on first use."""
-    global _PROCESS_CACHE
-    if _PROCESS_CACHE is None:
-        _PROCESS_CACHE = LabelCache()
-    return _PROCESS_CACHE
+    return LabelCache()
