@@ -151,9 +151,9 @@ def write_whole(record: Record, spec: DatasetSpec) -> Iterator[Record]:
         return
     block = key[1]
     size = spec.zone_block
-    span = (block * size, min((block + 1) * size, len(spec.ids)))
-    table = summed(value, span) if isinstance(value, BlockParts) else value
-    counted = _write(spec, ALL, with_zones(table, np.arange(*span, dtype=np.int64)), f"{block:05d}")
+    zones = np.arange(block * size, min((block + 1) * size, len(spec.ids)), dtype=np.int64)
+    table = summed(value) if isinstance(value, BlockParts) else value
+    counted = _write(spec, ALL, with_zones(table, zones), f"{block:05d}")
     yield ("zw",), (counted, frozenset([block]))
 
 
@@ -212,10 +212,8 @@ class LocalWriter:
             for group, rest in sorted(total.zonal.items()):
                 self._add(group, rest.table())
             total.zonal = {}
-            size = self.spec.zone_block
             for block in sorted(self._blocks):
-                span = (block * size, min((block + 1) * size, len(self.spec.ids)))
-                whole = summed(_read_parts(self._spill / f"{block:05d}.npy"), span)
+                whole = summed(_read_parts(self._spill / f"{block:05d}.npy"))
                 self._written()
                 self._writing = self._thread.submit(self._write_whole, block, whole)
                 del whole
