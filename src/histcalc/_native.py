@@ -292,13 +292,7 @@ def centre_runs(
     """``label_runs.centre_runs``' runs (row, zone, start, stop) from its edges' rows; None when the edges are not
     grouped by increasing zone (the caller sorts in numpy then). ValueError for a row crossed an odd number of
     times by a zone's edges."""
-    columns = [_c(a, np.float64) for a in (px0, py0, dx, dy)]
-    z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
-    if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):
-        raise ValueError("centre_runs: one value per edge of each column, counts >= 0")
-    size = int(n.sum()) // 2
-    out = [np.empty(size, np.int64) for _ in range(4)]
-    runs = _lib.centre_runs(*(a.ctypes.data for a in (*columns, z, f, n)), len(z), width, *(o.ctypes.data for o in out))
+    runs, out = _edge_rows("centre_runs", (px0, py0, dx, dy), zone, first, count, width, crossings_a_run=2)
     if runs == -2:
         return None
     if runs == -1:
@@ -306,6 +300,21 @@ def centre_runs(
     if runs < 0:
         raise MemoryError("centre_runs: out of memory")
     return out[0][:runs], out[1][:runs], out[2][:runs], out[3][:runs]
+
+
+def _edge_rows(
+    name: str, floats: tuple[Array, ...], zone: I64, first: I64, count: I64, width: int, crossings_a_run: int
+) -> tuple[int, list[I64]]:
+    """Call ``name`` (centre_runs, edge_runs) on edges with rows ``first .. first + count - 1``: its return value
+    and its four output columns (row, zone, start, stop), room for a run per ``crossings_a_run`` edge rows."""
+    columns = [_c(a, np.float64) for a in floats]
+    z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
+    if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):
+        raise ValueError(f"{name}: one value per edge of each column, counts >= 0")
+    out = [np.empty(int(n.sum()) // crossings_a_run, np.int64) for _ in range(4)]
+    fn = getattr(_lib, name)
+    runs = int(fn(*(a.ctypes.data for a in (*columns, z, f, n)), len(z), width, *(o.ctypes.data for o in out)))
+    return runs, out
 
 
 def burn_runs(row: I64, start: I64, stop: I64, value: I64, labels: Array) -> int:
@@ -337,10 +346,5 @@ def edge_runs(
     px0: Array, py0: Array, px1: Array, py1: Array, zone: I64, first: I64, count: I64, width: int
 ) -> tuple[I64, I64, I64, I64]:
     """``label_runs.edge_runs``' runs (row, zone, start, stop) of rows ``first .. first + count - 1`` of each edge."""
-    columns = [_c(a, np.float64) for a in (px0, py0, px1, py1)]
-    z, f, n = _c(zone, np.int64), _c(first, np.int64), _c(count, np.int64)
-    if any(len(a) != len(z) for a in (*columns, f, n)) or (len(n) and int(n.min()) < 0):
-        raise ValueError("edge_runs: one value per edge of each column, counts >= 0")
-    out = [np.empty(int(n.sum()), np.int64) for _ in range(4)]
-    runs = _lib.edge_runs(*(a.ctypes.data for a in (*columns, z, f, n)), len(z), width, *(o.ctypes.data for o in out))
+    runs, out = _edge_rows("edge_runs", (px0, py0, px1, py1), zone, first, count, width, crossings_a_run=1)
     return out[0][:runs], out[1][:runs], out[2][:runs], out[3][:runs]

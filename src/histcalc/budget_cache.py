@@ -1,4 +1,4 @@
-"""A per-process cache of values that know their size: least recently used dropped beyond a byte budget.
+"""A per-process cache of values that know their size, within a byte budget, grouped by tile grid.
 
 Shared by the caches that let every date of a tile grid reuse what its first date computed
 (:mod:`histcalc.label_cache`, :mod:`histcalc.aoi_masks`).

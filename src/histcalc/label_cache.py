@@ -1,8 +1,9 @@
 """Zone labels kept per process: every date of a tile grid reuses its windows' labels.
 
-The labels of a window are computed once (:func:`histcalc.labels.window_labels`) and kept, least recently
-used dropped beyond a byte budget. Windows of fewer than 65,535 zones have uint16 layers (half the memory,
-and half the bytes the counting kernel reads per pixel): :mod:`histcalc.labels` makes them so.
+The labels of a window are computed once (:func:`histcalc.labels.window_labels`) and kept within a byte
+budget; other grids' windows are dropped first (:class:`~histcalc.budget_cache.BudgetCache`). Windows of
+fewer than 65,535 zones have uint16 layers (half the memory, and half the bytes the counting kernel reads per
+pixel): :mod:`histcalc.labels` makes them so.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from histcalc.zones import ZoneSubset
 
 
 class LabelCache(BudgetCache[WindowLabels]):
-    """Label layers per (subset, grid window, rule), least recently used dropped beyond ``max_bytes``.
+    """Label layers per (subset, grid window, rule), within ``max_bytes`` (see :class:`BudgetCache`).
 
     The files of one tile grid (all dates of a Sentinel-2 tile) share their subset (``Zones.for_raster`` is
     memoised) and their window transforms, so after the first date every window's labels are a cache hit.
